@@ -1,0 +1,43 @@
+"""tracelens: a distributed-tracing analyzer.
+
+Public API (imported lazily so that ``tracelens --help`` starts fast)::
+
+    store = tracelens.open("tracelens-data")
+    spans = store.spans(since="1h", service="checkout")   # polars LazyFrame, span contract
+    tracelens.critical_path(spans)                         # frames in, frames out
+
+Every name in ``__all__`` is importable from here; tests/test_public_api.py checks it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute". Add a line when a capability lands (keep sorted).
+_LAZY: dict[str, str] = {
+    "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
+    "TracelensError": "tracelens.errors:TracelensError",
+    "make_trace": "tracelens.testing:make_trace",
+    "validate": "tracelens.schema:validate",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        target = _LAZY[name]
+    except KeyError:
+        msg = f"module 'tracelens' has no attribute {name!r}"
+        raise AttributeError(msg) from None
+    module_name, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value  # cache: the next lookup is a plain attribute read
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

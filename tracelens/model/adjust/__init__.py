@@ -1,0 +1,1 @@
+"""tracelens.model.adjust."""
