@@ -19,3 +19,13 @@ def test_cli_commands_have_help_with_example():
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Example" in result.output, f"`tracelens {name} --help` has no example"
+
+
+def test_every_cli_command_is_documented():
+    from pathlib import Path
+
+    from tracelens.cli.main import COMMANDS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    missing = [name for name in COMMANDS if f"`tracelens {name}" not in docs]
+    assert not missing, f"commands not documented in docs/cli.md: {missing}"

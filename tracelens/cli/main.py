@@ -12,7 +12,9 @@ import importlib
 import click
 
 # command name -> "module:function" (keep sorted)
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "services": "tracelens.cli.services:services",
+}
 
 
 class LazyGroup(click.Group):

@@ -1,0 +1,53 @@
+"""Polars frames as rich tables: durations in ms, rates and shares as percentages.
+
+A view renders what it is given; the column formats are chosen by dtype and by a small
+map of column-name suffixes, so analyses can add columns without touching the view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+import polars as pl
+from rich.table import Table
+
+PERCENT_COLUMNS = ("error_rate", "share", "pct", "percent")
+
+
+def format_value(column: str, value: object) -> str:
+    """One cell as text: durations in ms, fractions named like rates as percentages."""
+    if value is None:
+        return "-"
+    if isinstance(value, timedelta):
+        ms = value.total_seconds() * 1000
+        return f"{ms:,.0f} ms" if abs(ms) >= 100 else f"{ms:,.1f} ms"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        if any(column.endswith(suffix) for suffix in PERCENT_COLUMNS):
+            return f"{value * 100:.1f}%"
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def frame_table(
+    frame: pl.DataFrame,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    columns: Sequence[str] | None = None,
+    caption: str | None = None,
+) -> Table:
+    """A rich Table of ``frame`` (numbers right-aligned)."""
+    names = list(columns or frame.columns)
+    table = Table(title=title, caption=caption, show_edge=False, header_style="bold")
+    for name in names:
+        dtype = frame.schema[name]
+        numeric = dtype.is_numeric() or isinstance(dtype, pl.Duration)
+        table.add_column((headers or {}).get(name, name), justify="right" if numeric else "left", no_wrap=not numeric and name.endswith("id"))
+    for row in frame.select(names).iter_rows():
+        table.add_row(*(format_value(name, value) for name, value in zip(names, row, strict=True)))
+    return table
