@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
     "TracelensError": "tracelens.errors:TracelensError",
     "make_trace": "tracelens.testing:make_trace",
+    "parse_filter": "tracelens.filters:parse_filter",
     "validate": "tracelens.schema:validate",
 }
 
