@@ -19,8 +19,10 @@ __version__ = "0.1.0"
 # public name -> "module:attribute". Add a line when a capability lands (keep sorted).
 _LAZY: dict[str, str] = {
     "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
+    "Store": "tracelens.store:Store",
     "TracelensError": "tracelens.errors:TracelensError",
     "make_trace": "tracelens.testing:make_trace",
+    "open": "tracelens.store:open_store",
     "parse_filter": "tracelens.filters:parse_filter",
     "validate": "tracelens.schema:validate",
 }

@@ -15,6 +15,8 @@ DEFAULT_MAX_WAL_BACKLOG_BYTES = 512 * 1024 * 1024  # overload threshold (unflush
 DEFAULT_GROUP_COMMIT_SECONDS = 0.002
 DEFAULT_FLUSH_INTERVAL_SECONDS = 2.0
 DEFAULT_FLUSH_BATCH_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_WAL_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_RETENTION_CHECK_SECONDS = 3600.0
 DEFAULT_DATA_DIR = Path("tracelens-data")
 DATA_DIR_ENV = "TRACELENS_DATA"
 AUTH_TOKEN_ENV = "TRACELENS_AUTH_TOKEN"
@@ -28,6 +30,9 @@ class StoreConfig:
     flush_batch_bytes: int = DEFAULT_FLUSH_BATCH_BYTES
     retention_seconds: float | None = None
     fsync: bool = True
+    max_wal_segment_bytes: int = DEFAULT_MAX_WAL_SEGMENT_BYTES
+    flush_delay_seconds: float = 0.0  # deliberate flusher throttle (overload tests)
+    retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

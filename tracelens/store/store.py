@@ -1,0 +1,520 @@
+"""The span store: a write-ahead log in front of a Delta Lake table, read as one LazyFrame.
+
+Data dir layout::
+
+    <data>/LOCK       held (flock) by the one writer process; readers never take it
+    <data>/wal/       write-ahead log segments (tracelens.store.wal)
+    <data>/table/     Delta Lake table, partitioned by day (tracelens.store.table)
+
+Write path: ``append`` encodes the frame as Arrow IPC, appends it to the WAL and returns
+once it is fsync'd (group commit); the committed frame is also kept in memory, queued for
+the flusher. The flusher moves queued frames into the table in batches, each commit
+carrying the WAL sequence number it covers; then the covered WAL segments are deleted.
+
+Read path: ``spans`` = table files pruned by the Delta log + unflushed WAL frames,
+filtered, deduplicated on (trace_id, span_id). The WAL side is captured *before* the table
+snapshot, so a flush racing with a read can only make a span visible twice (removed by the
+dedup), never zero times.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import polars as pl
+
+from tracelens import schema as s
+from tracelens.config import DATA_DIR_ENV, DEFAULT_DATA_DIR, StoreConfig
+from tracelens.errors import SchemaError, StoreError, TraceNotFoundError
+from tracelens.store import wal as walmod
+from tracelens.store.summary import SORT_KEYS, trace_summaries
+from tracelens.store.table import FileFilter, SpanTable, day_string
+from tracelens.store.timerange import TimeLike, parse_duration, parse_time, to_ns
+
+log = logging.getLogger(__name__)
+
+WAL_DIR: Final = "wal"
+TABLE_DIR: Final = "table"
+LOCK_FILE: Final = "LOCK"
+#: test hook: set to "after-table-commit" to SIGKILL the process between a flush's table
+#: commit and its WAL cleanup (the exactly-once crash test uses it from a subprocess)
+CRASH_POINT_ENV: Final = "TRACELENS_STORE_CRASH_POINT"
+IPC_COMPRESSION: Final = "uncompressed"  # benchmarks/store.py: lz4 costs more CPU than it saves I/O
+
+
+def encode_frame(frame: pl.DataFrame) -> bytes:
+    """A contract frame as Arrow IPC bytes (enums travel as dictionaries, dtypes exact)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression=IPC_COMPRESSION)
+    return buffer.getvalue()
+
+
+def decode_frame(payload: bytes) -> pl.DataFrame:
+    """Inverse of encode_frame; frames written by an older contract are conformed."""
+    frame = pl.read_ipc(io.BytesIO(payload), memory_map=False)
+    if frame.schema != s.SPAN_SCHEMA:
+        frame = s.conform(frame).collect()
+    return frame
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_POINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _normalise_trace_id(trace_id: str | None) -> str | None:
+    # ids are lowercase hex in the contract; users paste them from anywhere
+    return None if trace_id is None else trace_id.strip().lower()
+
+
+@dataclass(slots=True)
+class _Queued:
+    seq: int
+    frame: pl.DataFrame
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    since: datetime | None
+    until: datetime | None
+    service: str | None
+    trace_id: str | None
+
+    def file_filter(self) -> FileFilter:
+        return FileFilter(
+            first_day=day_string(self.since.date()) if self.since else None,
+            last_day=day_string(self.until.date()) if self.until else None,
+            start_from_ns=to_ns(self.since) if self.since else None,
+            start_before_ns=to_ns(self.until) if self.until else None,
+            trace_id=self.trace_id,
+            service=self.service,
+        )
+
+    def row_filter(self) -> pl.Expr:
+        keep = pl.lit(True)
+        if self.trace_id is not None:
+            keep &= pl.col(s.TRACE_ID) == self.trace_id
+        if self.service is not None:
+            keep &= pl.col(s.SERVICE_NAME) == self.service
+        if self.since is not None:
+            keep &= pl.col(s.START) >= self.since
+        if self.until is not None:
+            keep &= pl.col(s.START) < self.until
+        return keep
+
+
+class Store:
+    """Durable span store over a data directory. ``Store.open(path)`` to write (one writer
+    process per directory), ``Store.open(path, read_only=True)`` / ``tracelens.open(path)``
+    to read, also while a server writes."""
+
+    def __init__(self, path: Path, config: StoreConfig, *, read_only: bool) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.read_only = read_only
+        self._table = SpanTable(self.path / TABLE_DIR)
+        self._wal: walmod.WriteAheadLog | None = None
+        self._lock_fd: int | None = None
+        self._state = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._queue: deque[_Queued] = deque()
+        self._backlog_bytes = 0
+        self._flushed_seq = 0
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+        self._counters = {
+            "flushes": 0,
+            "spans_flushed": 0,
+            "flush_errors": 0,
+            "undecodable_records": 0,
+            "replayed_records": 0,
+            "replayed_spans": 0,
+        }
+        self._last_flush: datetime | None = None
+        self._last_retention = 0.0
+
+    # --- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], config: StoreConfig | None = None, *, read_only: bool = False) -> Store:
+        """Open (creating it when writable) the store in ``path``. A writable open replays
+        the WAL: records not yet in the table are queued again; a corrupt tail is reported
+        in a warning and ``stats()['wal_corrupt_tails']`` and cut off."""
+        store = cls(Path(path), config or StoreConfig(path=Path(path)), read_only=read_only)
+        if read_only:
+            if not store.path.is_dir():
+                msg = f"no span store at {store.path}"
+                raise StoreError(msg)
+            return store
+        try:
+            store._open_for_writing()
+        except BaseException:
+            store._release_lock()
+            raise
+        return store
+
+    def _open_for_writing(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        self._flushed_seq = self._table.flushed_seq()
+        wal = walmod.WriteAheadLog(
+            self.path / WAL_DIR,
+            fsync=self.config.fsync,
+            max_segment_bytes=self.config.max_wal_segment_bytes,
+            group_commit_seconds=self.config.group_commit_seconds,
+            on_commit=self._queue_committed,
+        )
+        records = wal.recover(after_seq=self._flushed_seq)
+        for record in records:
+            frame = self._decode_or_count(record)
+            if frame is not None:
+                self._queue.append(_Queued(record.seq, frame, len(record.payload)))
+                self._backlog_bytes += len(record.payload)
+                self._counters["replayed_spans"] += frame.height
+        self._counters["replayed_records"] = len(records)
+        wal.delete_through(self._flushed_seq)
+        self._wal = wal
+        if records:
+            log.info(
+                "replayed %d WAL record(s) (%d spans) not yet in the table", len(records), self._counters["replayed_spans"]
+            )
+
+    def _decode_or_count(self, record: walmod.WalRecord) -> pl.DataFrame | None:
+        try:
+            return decode_frame(record.payload)
+        except Exception as exc:  # a CRC-valid record we cannot read: keep going, say so
+            self._counters["undecodable_records"] += 1
+            log.warning("WAL record seq %d passed its CRC but is not a readable frame: %s", record.seq, exc)
+            return None
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            msg = f"span store {self.path} is already open for writing by another process (pid {holder or '?'})"
+            raise StoreError(msg) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- writing ----------------------------------------------------------------------
+    def _writable_wal(self) -> walmod.WriteAheadLog:
+        if self.read_only or self._wal is None:
+            msg = f"span store {self.path} is open read-only"
+            raise StoreError(msg)
+        if self._closed:
+            msg = f"span store {self.path} is closed"
+            raise StoreError(msg)
+        return self._wal
+
+    def append(self, frame: pl.DataFrame) -> None:
+        """Make ``frame`` (span contract) durable; returns once it is fsync'd in the WAL.
+        Thread-safe: concurrent callers share fsyncs (group commit)."""
+        wal = self._writable_wal()
+        if frame.schema != s.SPAN_SCHEMA:
+            msg = "append() needs a span-contract frame:\n  - " + "\n  - ".join(s.problems(frame))
+            raise SchemaError(msg)
+        if frame.height == 0:
+            return
+        wal.announce()
+        try:
+            payload = encode_frame(frame)
+        except BaseException:
+            wal.retract()
+            raise
+        wal.append(payload, (frame, len(payload)), announced=True)
+
+    def _queue_committed(self, batch: list[tuple[int, Any]]) -> None:
+        """WAL commit callback (in seq order): hand durable frames to the flusher."""
+        with self._state:
+            for seq, (frame, nbytes) in batch:
+                self._queue.append(_Queued(seq, frame, nbytes))
+                self._backlog_bytes += nbytes
+            full = self._backlog_bytes >= self.config.flush_batch_bytes
+        if full:
+            self._wakeup.set()
+
+    def backlog_bytes(self) -> int:
+        """WAL bytes not yet flushed into the table (the receiver's overload signal)."""
+        if self.read_only:
+            return sum(len(r.payload) for r in self._unflushed_records_on_disk()[0])
+        with self._state:
+            return self._backlog_bytes
+
+    def flush(self) -> int:
+        """Move every span queued at call time into the table; returns spans written."""
+        self._writable_wal()
+        with self._state:
+            target = self._queue[-1].seq if self._queue else 0
+        written = 0
+        while True:
+            with self._state:
+                if not self._queue or self._queue[0].seq > target:
+                    return written
+            written += self._flush_batch()
+
+    def _flush_batch(self) -> int:
+        """One table commit of queued frames up to ``flush_batch_bytes``."""
+        with self._flush_lock:
+            with self._state:
+                batch: list[_Queued] = []
+                size = 0
+                for item in self._queue:
+                    if batch and size + item.nbytes > self.config.flush_batch_bytes:
+                        break
+                    batch.append(item)
+                    size += item.nbytes
+            if not batch:
+                return 0
+            frame = pl.concat([item.frame for item in batch], how="vertical", rechunk=False)
+            last_seq = batch[-1].seq
+            self._table.write(frame, wal_seq=last_seq)
+            _crash_point("after-table-commit")
+            with self._state:
+                for _ in batch:  # only the flusher pops, under _flush_lock: these are the front
+                    self._queue.popleft()
+                self._backlog_bytes -= size
+                self._flushed_seq = last_seq
+                self._last_flush = datetime.now(UTC)
+                self._counters["flushes"] += 1
+                self._counters["spans_flushed"] += frame.height
+            assert self._wal is not None
+            self._wal.delete_through(last_seq)
+            return frame.height
+
+    def start_flusher(self) -> None:
+        """Start the background flusher thread (idempotent)."""
+        self._writable_wal()
+        if self._flusher is not None:
+            return
+        self._flusher = threading.Thread(target=self._flusher_loop, name="tracelens-flusher", daemon=True)
+        self._flusher.start()
+
+    def _flusher_loop(self) -> None:
+        interval = self.config.flush_interval_seconds
+        while not self._stop.is_set():
+            self._wakeup.wait(timeout=interval)
+            self._wakeup.clear()
+            if self._stop.is_set():
+                return  # close() does the final flush
+            try:
+                self._flush_available()
+                self._maybe_apply_retention()
+            except Exception as exc:  # data stays in the WAL; retry on the next round
+                with self._state:
+                    self._counters["flush_errors"] += 1
+                log.error("flush failed (data kept in the WAL, will retry): %s", exc)
+                self._stop.wait(min(interval, 1.0))
+
+    def _flush_available(self) -> None:
+        """Flush full batches back to back, then whatever is left (one interval's worth)."""
+        while not self._stop.is_set():
+            if self.config.flush_delay_seconds > 0:
+                self._stop.wait(self.config.flush_delay_seconds)
+            if self._flush_batch() == 0:
+                return
+            with self._state:
+                if self._backlog_bytes < self.config.flush_batch_bytes:
+                    return
+
+    def _maybe_apply_retention(self) -> None:
+        retention = self.config.retention_seconds
+        if retention is None or time.monotonic() - self._last_retention < self.config.retention_check_seconds:
+            return
+        self._last_retention = time.monotonic()
+        self.apply_retention(retention)
+
+    # --- maintenance ------------------------------------------------------------------
+    def compact(self) -> dict[str, Any]:
+        """Rewrite the table for fast reads: z-order (sort) each multi-file day partition by
+        trace_id, and physically remove duplicate (trace_id, span_id) rows."""
+        self._writable_wal()
+        with self._flush_lock:
+            return self._table.compact()
+
+    def apply_retention(self, older_than_seconds: float | timedelta | str) -> dict[str, Any]:
+        """Delete day partitions entirely older than now - ``older_than_seconds`` (also
+        accepts a timedelta or text like "7d"), then vacuum their files from disk."""
+        self._writable_wal()
+        if isinstance(older_than_seconds, str):
+            older = parse_duration(older_than_seconds)
+        elif isinstance(older_than_seconds, timedelta):
+            older = older_than_seconds
+        else:
+            older = timedelta(seconds=older_than_seconds)
+        cutoff_day = day_string((datetime.now(UTC) - older).date())
+        with self._flush_lock:
+            removed = self._table.delete_days_before(cutoff_day)
+        if removed:
+            log.info("retention: removed %d file(s) of days before %s", removed, cutoff_day)
+        return {"kept_from_day": cutoff_day, "files_removed": removed}
+
+    def close(self) -> None:
+        """Stop the flusher, flush everything, release the directory (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.read_only:
+            return
+        self._stop.set()
+        self._wakeup.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        assert self._wal is not None
+        self._wal.close()
+        try:
+            while True:
+                with self._state:
+                    if not self._queue:
+                        break
+                self._flush_batch()
+        finally:
+            self._release_lock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------
+    def _unflushed_records_on_disk(self) -> tuple[list[walmod.WalRecord], int]:
+        """Read-only view of the WAL: records newer than the table's flushed mark. The WAL
+        is read before the table snapshot (see the module docstring)."""
+        records = list(walmod.read_records(self.path / WAL_DIR))
+        flushed = self._table.flushed_seq()
+        return [r for r in records if r.seq > flushed], flushed
+
+    def _unflushed_frames(self) -> list[pl.DataFrame]:
+        if not self.read_only:
+            with self._state:
+                return [item.frame for item in self._queue]
+        frames = []
+        for record in self._unflushed_records_on_disk()[0]:
+            frame = self._decode_or_count(record)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def spans(
+        self,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        service: str | None = None,
+        trace_id: str | None = None,
+    ) -> pl.LazyFrame:
+        """Spans (contract LazyFrame) starting in [since, until), of ``service`` and/or one
+        trace, flushed and unflushed alike, each (trace_id, span_id) once."""
+        now = datetime.now(UTC)
+        window = _Window(parse_time(since, now), parse_time(until, now), service, _normalise_trace_id(trace_id))
+        pending = self._unflushed_frames()  # before the table snapshot: never miss a span
+        parts = [self._table.scan(window.file_filter())]
+        if pending:
+            parts.append(pl.concat(pending, how="vertical", rechunk=False).lazy().filter(window.row_filter()))
+        combined = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+        return combined.unique([s.TRACE_ID, s.SPAN_ID], keep="any", maintain_order=False)
+
+    def trace(self, trace_id: str) -> pl.DataFrame:
+        """Every span of one trace, ordered by start; TraceNotFoundError if none."""
+        frame = self.spans(trace_id=trace_id).sort(s.START, s.SPAN_ID).collect()
+        if frame.is_empty():
+            msg = f"no spans for trace {trace_id!r} in {self.path}"
+            raise TraceNotFoundError(msg)
+        return frame
+
+    def traces(
+        self,
+        since: TimeLike = None,
+        until: TimeLike = None,
+        service: str | None = None,
+        *,
+        limit: int | None = None,
+        sort: str = s.START,
+        descending: bool = True,
+    ) -> pl.DataFrame:
+        """One row per trace with a span starting in [since, until) (and, with ``service``,
+        a span of that service): trace_id, root_service, root_name, start, duration,
+        span_count, error_count; sorted by ``sort`` (newest first by default)."""
+        if sort not in SORT_KEYS:
+            msg = f"cannot sort traces by {sort!r}; choose one of {sorted(SORT_KEYS)}"
+            raise StoreError(msg)
+        spans = self.spans(since, until)
+        if service is not None:
+            wanted = spans.filter(pl.col(s.SERVICE_NAME) == service).select(s.TRACE_ID).unique()
+            spans = spans.join(wanted, on=s.TRACE_ID, how="semi")
+        summary = trace_summaries(spans).sort(sort, s.TRACE_ID, descending=[descending, False])
+        if limit is not None:
+            summary = summary.head(limit)
+        return summary.collect()
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes and health: table files/bytes/rows, WAL backlog, corrupt tails, flushes."""
+        quarantine = self.path / WAL_DIR / walmod.QUARANTINE_DIR
+        result: dict[str, Any] = {"path": str(self.path), "read_only": self.read_only}
+        if self.read_only:
+            records, flushed = self._unflushed_records_on_disk()
+            segments = walmod.list_segments(self.path / WAL_DIR)
+            result |= {
+                "wal_backlog_bytes": sum(len(r.payload) for r in records),
+                "wal_backlog_records": len(records),
+                "wal_segments": len(segments),
+                "flushed_seq": flushed,
+            }
+        else:
+            assert self._wal is not None
+            with self._state:
+                result |= {
+                    "wal_backlog_bytes": self._backlog_bytes,
+                    "wal_backlog_records": len(self._queue),
+                    "wal_backlog_spans": sum(item.frame.height for item in self._queue),
+                    "wal_segments": self._wal.segment_count(),
+                    "flushed_seq": self._flushed_seq,
+                    "last_flush_time": self._last_flush,
+                    **self._counters,
+                }
+            result |= {
+                "wal_appends": self._wal.stats.appends,
+                "wal_commits": self._wal.stats.commits,
+                "wal_corrupt_bytes_this_run": self._wal.stats.corrupt_bytes,
+            }
+        # quarantined tails persist across restarts, so any process can report them
+        result["wal_corrupt_tails"] = len(list(quarantine.glob("*.bad"))) if quarantine.is_dir() else 0
+        result |= self._table.stats()
+        return result
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "writable"
+        return f"<tracelens Store {str(self.path)!r} {mode}>"
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """``tracelens.open(path)``: a read-only Store, usable while a server writes to ``path``
+    (default ``$TRACELENS_DATA`` or ./tracelens-data)."""
+    return Store.open(default_path() if path is None else Path(path), read_only=True)

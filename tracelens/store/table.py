@@ -1,0 +1,329 @@
+"""The span table: a Delta Lake table of Parquet files at ``<data>/table/``, partitioned by day.
+
+The boundary between the span contract and Delta is here and only here:
+
+* Delta has no enums and only microsecond timestamps, so ``kind``/``status_code`` and the
+  attribute ``type`` fields are stored as strings and every time/duration as Int64
+  nanoseconds; ``schema.conform`` restores the exact contract dtypes on read.
+* ``day`` (``YYYY-MM-DD`` of ``start`` in UTC) is the partition column: added on write,
+  dropped on read.
+* Each flush batch is deduplicated on (trace_id, span_id) and sorted by trace_id, so every
+  file is ordered and its Parquet row-group statistics let a trace lookup skip almost all
+  of it; compaction keeps that true across files.
+* Exactly-once: each flush commits, atomically with its data, the WAL sequence number it
+  covers as a Delta *application transaction* (``txn`` action, the protocol's mechanism for
+  idempotent writers) and as commit metadata for humans. On open the store reads it back
+  and skips WAL records already in the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+
+from tracelens import schema as s
+
+log = logging.getLogger(__name__)
+
+DAY: Final = "day"
+APP_ID: Final = "tracelens-wal"
+WAL_SEQ_METADATA: Final = "tracelens.wal_seq"
+DEFAULT_ROW_GROUP_ROWS: Final = 64 * 1024  # small enough that a trace lookup reads little
+COMMIT_RETRIES: Final = 5
+
+
+def plain_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The Delta-storable dtype for a contract dtype (enums -> String, times -> Int64 ns)."""
+    if isinstance(dtype, pl.Enum | pl.Categorical):
+        return pl.String()
+    if isinstance(dtype, pl.Datetime | pl.Duration):
+        return pl.Int64()
+    if isinstance(dtype, pl.List):
+        return pl.List(plain_dtype(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: plain_dtype(f.dtype) for f in dtype.fields})
+    return dtype
+
+
+#: the columns of the Parquet files (without the partition column, which lives in paths)
+FILE_SCHEMA: Final = pl.Schema({name: plain_dtype(dtype) for name, dtype in s.SPAN_SCHEMA.items()})
+
+
+def day_of(expr: pl.Expr) -> pl.Expr:
+    """``YYYY-MM-DD`` (UTC) of a Datetime(ns, UTC) expression: the partition value."""
+    return expr.dt.date().cast(pl.String)
+
+
+def day_string(value: date) -> str:
+    return value.isoformat()
+
+
+def to_table_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Contract frame -> what is written: deduplicated, sorted by trace_id, plain dtypes,
+    plus the ``day`` partition column."""
+    deduped = frame.unique([s.TRACE_ID, s.SPAN_ID], keep="first", maintain_order=False)
+    return (
+        deduped.sort(s.TRACE_ID, s.START)
+        .with_columns(day_of(pl.col(s.START)).alias(DAY))
+        .cast(dict(FILE_SCHEMA))  # type: ignore[arg-type]
+    )
+
+
+def from_table_frame(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Table rows -> the span contract (drops ``day``, restores enums and times)."""
+    return s.conform(frame)
+
+
+@dataclass(frozen=True, slots=True)
+class FileFilter:
+    """What a read needs; used to prune files by partition value and column statistics.
+    Times are Int64 nanoseconds since the epoch, days ``YYYY-MM-DD`` strings (inclusive)."""
+
+    first_day: str | None = None
+    last_day: str | None = None
+    start_from_ns: int | None = None
+    start_before_ns: int | None = None
+    trace_id: str | None = None
+    service: str | None = None
+
+
+def prune_files(actions: pl.DataFrame, wanted: FileFilter) -> pl.DataFrame:
+    """Rows of the add-action frame whose partition and min/max statistics may hold rows
+    matching ``wanted`` (missing statistics never prune)."""
+    keep = pl.lit(True)
+    day = pl.col(f"partition.{DAY}")
+    if wanted.first_day is not None:
+        keep &= day >= wanted.first_day
+    if wanted.last_day is not None:
+        keep &= day <= wanted.last_day
+    for column, value in ((s.TRACE_ID, wanted.trace_id), (s.SERVICE_NAME, wanted.service)):
+        if value is not None and f"min.{column}" in actions.columns:
+            low, high = pl.col(f"min.{column}"), pl.col(f"max.{column}")
+            keep &= (low.is_null() | (low <= value)) & (high.is_null() | (high >= value))
+    if "min.start" in actions.columns:
+        low, high = pl.col("min.start"), pl.col("max.start")
+        if wanted.start_before_ns is not None:
+            keep &= low.is_null() | (low < wanted.start_before_ns)
+        if wanted.start_from_ns is not None:
+            keep &= high.is_null() | (high >= wanted.start_from_ns)
+    return actions.filter(keep)
+
+
+def row_filter(wanted: FileFilter) -> pl.Expr:
+    """The same filter on rows of the file schema (pushed into the Parquet scan)."""
+    keep = pl.lit(True)
+    if wanted.trace_id is not None:
+        keep &= pl.col(s.TRACE_ID) == wanted.trace_id
+    if wanted.service is not None:
+        keep &= pl.col(s.SERVICE_NAME) == wanted.service
+    if wanted.start_from_ns is not None:
+        keep &= pl.col(s.START) >= wanted.start_from_ns
+    if wanted.start_before_ns is not None:
+        keep &= pl.col(s.START) < wanted.start_before_ns
+    return keep
+
+
+class SpanTable:
+    """Delta table of spans. Safe for one writer process plus any number of readers; within
+    a process, methods are serialised by a lock (delta-rs table objects are not shared)."""
+
+    def __init__(self, path: Path, *, row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, compression: str = "ZSTD") -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._table: DeltaTable | None = None
+        self._actions: tuple[int, pl.DataFrame] | None = None
+        self.writer_properties = WriterProperties(
+            max_row_group_size=row_group_rows,
+            compression=compression,  # type: ignore[arg-type]
+            compression_level=1 if compression == "ZSTD" else None,
+        )
+
+    # --- snapshot ---------------------------------------------------------------------
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(str(self.path))
+
+    def refresh(self) -> DeltaTable | None:
+        """The latest snapshot (loaded once, then advanced incrementally); None if no table."""
+        with self._lock:
+            if self._table is None:
+                if not self.exists():
+                    return None
+                self._table = DeltaTable(str(self.path))
+            else:
+                self._table.update_incremental()
+            return self._table
+
+    def flushed_seq(self) -> int:
+        """The last WAL sequence number the table holds (0 for a new table)."""
+        with self._lock:
+            table = self.refresh()
+            if table is None:
+                return 0
+            return int(table.transaction_version(APP_ID) or 0)
+
+    def add_actions(self) -> pl.DataFrame:
+        """One row per live data file: path, size, rows, partition, min/max statistics."""
+        with self._lock:
+            table = self.refresh()
+            if table is None:
+                return pl.DataFrame()
+            version = table.version()
+            if self._actions is None or self._actions[0] != version:
+                self._actions = (version, pl.DataFrame(table.get_add_actions(flatten=True)))
+            return self._actions[1]
+
+    # --- writing ----------------------------------------------------------------------
+    def write(self, frame: pl.DataFrame, wal_seq: int) -> int:
+        """Append a contract frame (deduplicated within itself) in one Delta commit that also
+        records ``wal_seq``. Returns the number of rows written."""
+        rows = to_table_frame(frame)
+        properties = CommitProperties(
+            custom_metadata={WAL_SEQ_METADATA: str(wal_seq)},
+            app_transactions=[Transaction(app_id=APP_ID, version=wal_seq)],
+            max_commit_retries=COMMIT_RETRIES,
+        )
+        with self._lock:
+            target: str | DeltaTable = self._table if self._table is not None else str(self.path)
+            write_deltalake(
+                target,
+                rows.to_arrow(),
+                partition_by=[DAY],
+                mode="append",
+                writer_properties=self.writer_properties,
+                commit_properties=properties,
+            )
+            self.refresh()
+        return rows.height
+
+    def write_rows(self, rows: pl.DataFrame) -> None:
+        """Append already-prepared table rows (``to_table_frame`` output) without a WAL mark:
+        for bulk loads (benchmarks) that bypass the WAL entirely."""
+        with self._lock:
+            target: str | DeltaTable = self._table if self._table is not None else str(self.path)
+            write_deltalake(
+                target,
+                rows.to_arrow(),
+                partition_by=[DAY],
+                mode="append",
+                writer_properties=self.writer_properties,
+                commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
+            )
+            self.refresh()
+
+    # --- reading ----------------------------------------------------------------------
+    def scan(self, wanted: FileFilter = FileFilter()) -> pl.LazyFrame:
+        """Rows matching ``wanted`` as a contract LazyFrame. Files are chosen from the Delta
+        log (partition values + statistics), rows by a predicate Polars pushes into the
+        Parquet row groups."""
+        actions = self.add_actions()
+        if actions.is_empty():
+            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
+        chosen = prune_files(actions, wanted)
+        if chosen.is_empty():
+            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
+        root = self.path.resolve()
+        paths = [str(root / p) for p in chosen["path"].to_list()]
+        scan = pl.scan_parquet(
+            paths,
+            schema=FILE_SCHEMA,
+            hive_partitioning=False,
+            missing_columns="insert",  # files written before a contract column was added
+            extra_columns="ignore",
+        )
+        return from_table_frame(scan.filter(row_filter(wanted)))
+
+    def days(self) -> list[str]:
+        actions = self.add_actions()
+        if actions.is_empty():
+            return []
+        return sorted(actions[f"partition.{DAY}"].unique().to_list())
+
+    # --- maintenance ------------------------------------------------------------------
+    def duplicate_count(self, day: str) -> int:
+        """Rows in partition ``day`` beyond the first of each (trace_id, span_id)."""
+        keys = self.scan(FileFilter(first_day=day, last_day=day)).select(s.TRACE_ID, s.SPAN_ID)
+        counts = keys.select(pl.len().alias("rows"), pl.struct(s.TRACE_ID, s.SPAN_ID).n_unique().alias("unique")).collect()
+        return int(counts["rows"][0] - counts["unique"][0])
+
+    def compact(self) -> dict[str, Any]:
+        """Per day partition: a partition with duplicates is rewritten deduplicated and sorted
+        by trace_id (one overwrite commit scoped to that day); a partition of several files
+        is z-ordered by trace_id (delta-rs optimize), which also bins small files together."""
+        report: dict[str, Any] = {"rewritten_days": [], "zordered_days": [], "duplicates_removed": 0}
+        actions = self.add_actions()
+        if actions.is_empty():
+            return report
+        per_day = actions.group_by(f"partition.{DAY}").agg(pl.len().alias("files")).sort(f"partition.{DAY}")
+        for day, files in per_day.iter_rows():
+            duplicates = self.duplicate_count(day)
+            if duplicates:
+                self._rewrite_day(day)
+                report["rewritten_days"].append(day)
+                report["duplicates_removed"] += duplicates
+            elif files > 1:
+                with self._lock:
+                    table = self.refresh()
+                    assert table is not None
+                    table.optimize.z_order(
+                        [s.TRACE_ID],
+                        partition_filters=[(DAY, "=", day)],
+                        writer_properties=self.writer_properties,
+                    )
+                report["zordered_days"].append(day)
+        with self._lock:
+            self.refresh()
+        return report
+
+    def _rewrite_day(self, day: str) -> None:
+        frame = self.scan(FileFilter(first_day=day, last_day=day)).collect()
+        rows = to_table_frame(frame)
+        with self._lock:
+            table = self.refresh()
+            assert table is not None
+            write_deltalake(
+                table,
+                rows.to_arrow(),
+                partition_by=[DAY],
+                mode="overwrite",
+                predicate=f"{DAY} = '{day}'",
+                writer_properties=self.writer_properties,
+                commit_properties=CommitProperties(custom_metadata={"tracelens.operation": "dedup-rewrite"}),
+            )
+            self.refresh()
+
+    def delete_days_before(self, day: str) -> int:
+        """Delete every partition strictly older than ``day``, then vacuum the files away.
+        Returns the number of data files removed."""
+        with self._lock:
+            table = self.refresh()
+            if table is None:
+                return 0
+            old = [d for d in self.days() if d < day]
+            if not old:
+                return 0
+            metrics = table.delete(predicate=f"{DAY} < '{day}'")
+            # retention 0: the point is that old data is really gone from disk. A reader
+            # holding a snapshot from before the delete may then miss files; it re-reads.
+            table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+            self.refresh()
+            return int(metrics.get("num_removed_files", 0))
+
+    def stats(self) -> dict[str, Any]:
+        actions = self.add_actions()
+        if actions.is_empty():
+            return {"table_files": 0, "table_bytes": 0, "table_rows": 0, "table_version": None, "table_days": 0}
+        table = self.refresh()
+        return {
+            "table_files": actions.height,
+            "table_bytes": int(actions["size_bytes"].sum()),
+            "table_rows": int(actions["num_records"].sum()),  # before read-time dedup
+            "table_version": table.version() if table is not None else None,
+            "table_days": actions[f"partition.{DAY}"].n_unique(),
+        }
