@@ -10,6 +10,7 @@
     ├── ReceiverError              the receiver cannot start (port in use, bad TLS files)
     ├── ExpressionError            a span filter expression is malformed (has .position)
     ├── SpecError                  an SLO / canary spec file is invalid
+    ├── ScenarioError              a demo chaos scenario or duration cannot be parsed
     └── TraceNotFoundError         no spans for the requested trace id
 
 Problems *in data* (a bad span among good ones) are not exceptions: they are counted,
@@ -58,6 +59,10 @@ class ExpressionError(TracelensError):
 
 class SpecError(TracelensError):
     """An SLO or canary specification is invalid."""
+
+
+class ScenarioError(TracelensError):
+    """A demo chaos scenario (``--scenario``) or duration cannot be parsed."""
 
 
 class TraceNotFoundError(TracelensError):
