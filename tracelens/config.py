@@ -51,3 +51,9 @@ class ReceiverConfig:
     keepalive_seconds: float = 30.0
     max_connection_age_seconds: float | None = None
     header_attributes: tuple[str, ...] = field(default=())  # R4: headers copied to resource attrs
+    keepalive_timeout_seconds: float = 20.0
+    max_connection_age_grace_seconds: float = 5.0
+    grpc_workers: int = 32  # enough concurrent Exports for the WAL's group commit to batch
+    max_memory_bytes: int | None = None  # overload when the process RSS exceeds this
+    max_inflight_bytes: int | None = 256 * 1024 * 1024  # overload when decoding more than this at once
+    http_traces_path: str = "/v1/traces"

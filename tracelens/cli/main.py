@@ -13,7 +13,9 @@ import click
 
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
+    "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
+    "status": "tracelens.cli.status:status",
 }
 
 
