@@ -63,7 +63,7 @@ def encode_frame(frame: pl.DataFrame) -> bytes:
 
 def decode_frame(payload: bytes) -> pl.DataFrame:
     """Inverse of encode_frame; frames written by an older contract are conformed."""
-    frame = pl.read_ipc(io.BytesIO(payload), memory_map=False)
+    frame = pl.read_ipc(io.BytesIO(payload))
     if frame.schema != s.SPAN_SCHEMA:
         frame = s.conform(frame).collect()
     return frame
@@ -146,7 +146,7 @@ class Store:
             "replayed_spans": 0,
         }
         self._last_flush: datetime | None = None
-        self._last_retention = 0.0
+        self._last_retention: float | None = None  # monotonic time of the last run
 
     # --- opening ----------------------------------------------------------------------
     @classmethod
@@ -342,7 +342,10 @@ class Store:
 
     def _maybe_apply_retention(self) -> None:
         retention = self.config.retention_seconds
-        if retention is None or time.monotonic() - self._last_retention < self.config.retention_check_seconds:
+        if retention is None:
+            return
+        last = self._last_retention
+        if last is not None and time.monotonic() - last < self.config.retention_check_seconds:
             return
         self._last_retention = time.monotonic()
         self.apply_retention(retention)

@@ -1,0 +1,271 @@
+"""The span store on real Delta tables in tmp_path: flush, reads, dedup, filters, maintenance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from deltalake import DeltaTable
+from polars.testing import assert_frame_equal
+
+import tracelens
+from tracelens import schema as s
+from tracelens.config import StoreConfig
+from tracelens.errors import SchemaError, StoreError, TraceNotFoundError
+from tracelens.store import Store
+from tracelens.store.table import DAY
+from tracelens.testing import make_spans, trace_id_for
+
+EPOCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+def traces_frame(labels: list[str], *, epoch: datetime = EPOCH, service: str = "web") -> pl.DataFrame:
+    """Three spans per trace: web root, a db client call that errors, an internal child."""
+    rows = []
+    for n, label in enumerate(labels):
+        base = n * 5
+        rows += [
+            {"trace": label, "span": f"{label}/root", "service": service, "name": "GET /", "kind": "server",
+             "start": base, "end": base + 100, "attrs": {"http.route": "/", "http.response.status_code": 200}},
+            {"trace": label, "span": f"{label}/db", "parent": f"{label}/root", "service": "db", "name": "SELECT",
+             "kind": "client", "start": base + 10, "end": base + 60, "status": "error",
+             "events": [(base + 20, "exception", {"exception.type": "Timeout"})]},
+            {"trace": label, "span": f"{label}/work", "parent": f"{label}/root", "service": service, "name": "work",
+             "start": base + 61, "end": base + 90, "links": [("other", "x", {"why": "batch"})]},
+        ]
+    return make_spans(rows, epoch=epoch)
+
+
+def canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(s.TRACE_ID, s.SPAN_ID)
+
+
+def physical_rows(path: Path) -> pl.DataFrame:
+    """What is really in the Delta table (no read-time dedup)."""
+    return pl.DataFrame(DeltaTable(str(path / "table")).to_pyarrow_table())
+
+
+def test_flush_then_read_gives_back_exactly_what_was_appended(tmp_path):
+    frame = traces_frame(["a", "b", "c"])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        assert store.flush() == frame.height
+        read = store.spans().collect()
+    assert read.schema == s.SPAN_SCHEMA
+    assert_frame_equal(canonical(read), canonical(frame))
+    assert s.problems(read) == []
+
+
+def test_unflushed_spans_are_readable_and_survive_a_reopen(tmp_path):
+    frame = traces_frame(["a", "b"])
+    store = Store.open(tmp_path)
+    store.append(frame)
+    assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
+    assert store.backlog_bytes() > 0
+    # simulate a crash: no close(), the lock is dropped with the process in real life
+    store._release_lock()
+    again = Store.open(tmp_path)
+    assert again.stats()["replayed_spans"] == frame.height
+    assert_frame_equal(canonical(again.spans().collect()), canonical(frame))
+    again.close()
+    assert_frame_equal(canonical(tracelens.open(tmp_path).spans().collect()), canonical(frame))
+
+
+def test_reads_mix_flushed_and_unflushed_spans(tmp_path):
+    first, second = traces_frame(["a"]), traces_frame(["b"])
+    with Store.open(tmp_path) as store:
+        store.append(first)
+        store.flush()
+        store.append(second)
+        stats = store.stats()
+        assert stats["table_rows"] == first.height and stats["wal_backlog_spans"] == second.height
+        both = pl.concat([first, second])
+        assert_frame_equal(canonical(store.spans().collect()), canonical(both))
+        reader = tracelens.open(tmp_path)  # another reader sees the WAL part from disk
+        assert_frame_equal(canonical(reader.spans().collect()), canonical(both))
+
+
+def test_the_same_spans_twice_are_visible_and_stored_once(tmp_path):
+    frame = traces_frame(["a", "b"])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.append(frame)  # a client retry of the same request (R1)
+        assert store.spans().collect().height == frame.height  # dedup before any flush
+        store.flush()  # both copies in one flush batch
+        assert physical_rows(tmp_path).height == frame.height
+        store.append(frame.head(2))  # a retry arriving after the first copy was flushed
+        store.flush()
+        assert physical_rows(tmp_path).height == frame.height + 2
+        assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
+        report = store.compact()
+        assert report["duplicates_removed"] == 2
+        assert physical_rows(tmp_path).height == frame.height
+        assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
+
+
+def test_trace_lookup_and_not_found(tmp_path):
+    frame = traces_frame(["a", "b", "c"])
+    with Store.open(tmp_path) as store:
+        store.append(frame.filter(pl.col(s.TRACE_ID) != trace_id_for("c")))
+        store.flush()
+        store.append(frame.filter(pl.col(s.TRACE_ID) == trace_id_for("c")))
+        trace_b = store.trace(trace_id_for("b").upper())  # pasted ids may be upper case
+        assert trace_b[s.TRACE_ID].unique().to_list() == [trace_id_for("b")]
+        assert trace_b.height == 3 and trace_b[s.START].is_sorted()
+        assert store.trace(trace_id_for("c")).height == 3  # not yet flushed
+        with pytest.raises(TraceNotFoundError):
+            store.trace(trace_id_for("nope"))
+
+
+def test_time_service_and_trace_filters(tmp_path):
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = traces_frame(["old"], epoch=now - timedelta(days=3))
+    recent = traces_frame(["recent"], epoch=now - timedelta(minutes=10))
+    other = traces_frame(["other"], epoch=now - timedelta(minutes=5), service="api")
+    with Store.open(tmp_path) as store:
+        store.append(old)
+        store.append(recent)
+        store.flush()
+        store.append(other)  # unflushed: filters apply to the WAL side too
+        ids = lambda lf: set(lf.collect()[s.TRACE_ID].unique().to_list())  # noqa: E731
+        assert ids(store.spans(since="1h")) == {trace_id_for("recent"), trace_id_for("other")}
+        assert ids(store.spans(until="1d")) == {trace_id_for("old")}
+        assert ids(store.spans(since=now - timedelta(days=4), until=now - timedelta(minutes=7))) == {
+            trace_id_for("old"), trace_id_for("recent")}
+        assert store.spans(service="db").collect()[s.SERVICE_NAME].unique().to_list() == ["db"]
+        assert store.spans(service="db").collect().height == 3
+        assert ids(store.spans(service="api")) == {trace_id_for("other")}
+        assert ids(store.spans(trace_id=trace_id_for("old"))) == {trace_id_for("old")}
+        assert store.spans(since="1h", service="web").collect().height == 2
+        days = physical_rows(tmp_path)[DAY].unique().sort().to_list()
+        assert len(days) == 2  # partitioned by day
+
+
+def test_traces_summary_filters_sort_and_limit(tmp_path):
+    frame = traces_frame(["a", "b", "c"])
+    api = traces_frame(["d"], service="api", epoch=EPOCH + timedelta(hours=1))
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.flush()
+        store.append(api)
+        summary = store.traces()
+        assert summary.columns == ["trace_id", "root_service", "root_name", "start", "duration", "span_count", "error_count"]
+        assert summary[s.TRACE_ID].to_list()[0] == trace_id_for("d")  # newest first
+        row = summary.filter(pl.col(s.TRACE_ID) == trace_id_for("a")).row(0, named=True)
+        assert row["root_service"] == "web" and row["root_name"] == "GET /"
+        assert row["span_count"] == 3 and row["error_count"] == 1
+        assert row["duration"] == timedelta(milliseconds=100)
+        assert store.traces(service="api")[s.TRACE_ID].to_list() == [trace_id_for("d")]
+        assert store.traces(service="db").height == 4  # every trace touches db
+        assert store.traces(limit=2, sort="start", descending=False)[s.TRACE_ID].to_list() == [
+            trace_id_for("a"), trace_id_for("b")]
+        with pytest.raises(StoreError, match="cannot sort"):
+            store.traces(sort="bogus")
+
+
+def test_retention_deletes_old_days_from_disk(tmp_path):
+    now = datetime.now(UTC)
+    with Store.open(tmp_path) as store:
+        store.append(traces_frame(["ancient"], epoch=now - timedelta(days=10)))
+        store.append(traces_frame(["fresh"], epoch=now - timedelta(minutes=1)))
+        store.flush()
+        files_before = list((tmp_path / "table").rglob("*.parquet"))
+        report = store.apply_retention("7d")
+        assert report["files_removed"] == 1
+        assert set(store.spans().collect()[s.TRACE_ID].unique().to_list()) == {trace_id_for("fresh")}
+        files_after = list((tmp_path / "table").rglob("*.parquet"))
+        assert len(files_after) == len(files_before) - 1  # vacuumed, not just unlinked in the log
+        assert store.apply_retention(timedelta(days=7))["files_removed"] == 0
+
+
+def test_retention_runs_from_the_flusher_when_configured(tmp_path):
+    now = datetime.now(UTC)
+    config = StoreConfig(path=tmp_path, retention_seconds=86400 * 2, flush_interval_seconds=0.05)
+    with Store.open(tmp_path, config) as store:
+        store.append(traces_frame(["ancient"], epoch=now - timedelta(days=5)))
+        store.append(traces_frame(["fresh"], epoch=now))
+        store.flush()
+        store.start_flusher()
+        for _ in range(200):
+            if store.stats()["table_days"] == 1:
+                break
+            store._stop.wait(0.05)
+        assert set(store.spans().collect()[s.TRACE_ID].unique().to_list()) == {trace_id_for("fresh")}
+
+
+def test_compaction_sorts_and_merges_small_files(tmp_path):
+    labels = [f"t{i}" for i in range(30)]
+    with Store.open(tmp_path) as store:
+        for chunk in range(3):
+            store.append(traces_frame(labels[chunk * 10 : (chunk + 1) * 10]))
+            store.flush()
+        before = store.spans().collect()
+        assert store.stats()["table_files"] == 3
+        report = store.compact()
+        assert report["zordered_days"] == [EPOCH.date().isoformat()]
+        assert store.stats()["table_files"] == 1
+        assert_frame_equal(canonical(store.spans().collect()), canonical(before))
+        physical = physical_rows(tmp_path)
+        assert physical[s.TRACE_ID].is_sorted()
+        assert store.compact() == {"rewritten_days": [], "zordered_days": [], "duplicates_removed": 0}
+
+
+def test_flusher_thread_moves_data_and_deletes_wal_segments(tmp_path):
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=0.05, max_wal_segment_bytes=1)
+    with Store.open(tmp_path, config) as store:
+        store.start_flusher()
+        for label in ("a", "b", "c"):
+            store.append(traces_frame([label]))
+        for _ in range(200):
+            if store.backlog_bytes() == 0:
+                break
+            store._stop.wait(0.05)
+        stats = store.stats()
+        assert stats["wal_backlog_bytes"] == 0 and stats["table_rows"] == 9
+        assert stats["spans_flushed"] == 9 and stats["last_flush_time"] is not None
+        assert list((tmp_path / "wal").glob("*.wal")) == []
+
+
+def test_flush_delay_throttles_the_flusher(tmp_path):
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=0.01, flush_delay_seconds=30)
+    store = Store.open(tmp_path, config)
+    store.start_flusher()
+    store.append(traces_frame(["a"]))
+    store._stop.wait(0.3)
+    assert store.backlog_bytes() > 0 and store.stats()["table_rows"] == 0
+    store.close()  # the final flush does not wait for the throttle
+    assert tracelens.open(tmp_path).stats()["table_rows"] == 3
+
+
+def test_one_writer_per_directory_and_read_only_refuses_writes(tmp_path):
+    with Store.open(tmp_path):
+        with pytest.raises(StoreError, match="already open for writing"):
+            Store.open(tmp_path)
+        reader = tracelens.open(tmp_path)
+        with pytest.raises(StoreError, match="read-only"):
+            reader.append(traces_frame(["a"]))
+    Store.open(tmp_path).close()  # released on close
+    with pytest.raises(StoreError, match="no span store"):
+        tracelens.open(tmp_path / "missing")
+
+
+def test_append_rejects_frames_outside_the_contract(tmp_path):
+    with Store.open(tmp_path) as store:
+        with pytest.raises(SchemaError, match="missing column"):
+            store.append(traces_frame(["a"]).drop(s.LINKS))
+        store.append(s.empty_frame())  # nothing to do, not an error
+        assert store.stats()["wal_appends"] == 0
+
+
+def test_close_is_idempotent_and_flushes(tmp_path):
+    store = Store.open(tmp_path)
+    store.append(traces_frame(["a"]))
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.append(traces_frame(["b"]))
+    reader = tracelens.open(tmp_path)
+    stats = reader.stats()
+    assert stats["table_rows"] == 3 and stats["wal_backlog_records"] == 0
