@@ -192,3 +192,20 @@ def excluded_spans_reference(spans: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame
         _, status = placement_of_tree(tree)
         rows.extend((tree.trace_id, node, STATUS_NAMES[st]) for node, st in status.items() if st >= PathStatus.OUTSIDE_PARENT)
     return pl.DataFrame(rows, schema={s.TRACE_ID: pl.String, s.SPAN_ID: pl.String, "reason": pl.String}, orient="row")
+
+
+def critical_path(spans: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Critical-path sections of every trace in ``spans`` (span contract):
+    (trace_id, span_id, start, end, service_name, name), latest first within a trace,
+    traces in order of first appearance. The fast path (compiled kernels)."""
+    from tracelens.analysis.columnar import analyze
+
+    return analyze(spans).sections
+
+
+def excluded_spans(spans: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Spans the critical-path walk cannot visit, with the reason: outside_parent,
+    non_blocking, under_excluded (below one of those) or other_root."""
+    from tracelens.analysis.columnar import analyze, excluded_frame
+
+    return excluded_frame(analyze(spans))

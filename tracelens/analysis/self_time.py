@@ -66,3 +66,11 @@ def self_time_reference(spans: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={s.TRACE_ID: pl.String, s.SPAN_ID: pl.String, "self_time": pl.Int64}, orient="row").with_columns(
         pl.col("self_time").cast(s.DURATION_DTYPE)
     )
+
+
+def self_time(spans: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """(trace_id, span_id, self_time) of every span in ``spans`` (span contract; a
+    repeated span id counts once). The fast path (compiled kernels)."""
+    from tracelens.analysis.columnar import analyze, self_time_frame
+
+    return self_time_frame(analyze(spans))
