@@ -37,8 +37,22 @@ def _layer(path: Path) -> str:
     return rel.parts[0].removesuffix(".py")
 
 
+def _display_hook_nodes(tree: ast.AST) -> set[int]:
+    """Nodes inside ``_repr_html_`` methods. A display hook is notebook-facade code: it may
+    import tracelens.views and tracelens.analysis lazily (only Jupyter calls it), so a
+    TraceTree or a ServiceGraph renders in a notebook without model/analysis importing
+    the layers to their right at module level."""
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "_repr_html_"
+        for inner in ast.walk(node)
+    }
+
+
 def _imported_layers(tree: ast.AST) -> set[str]:
     found: set[str] = set()
+    hooks = _display_hook_nodes(tree)
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
@@ -50,6 +64,8 @@ def _imported_layers(tree: ast.AST) -> set[str]:
         for name in names:
             parts = name.split(".")
             if parts[0] == "tracelens" and len(parts) > 1:
+                if id(node) in hooks and parts[1] in ("views", "analysis"):
+                    continue
                 found.add(parts[1])
     return found
 

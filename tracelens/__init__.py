@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "make_trace": "tracelens.testing:make_trace",
     "open": "tracelens.store:open_store",
     "parse_filter": "tracelens.filters:parse_filter",
+    "service_graph": "tracelens.analysis.service_graph:service_graph",
     "validate": "tracelens.schema:validate",
 }
 

@@ -13,6 +13,7 @@ import click
 
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
+    "deps": "tracelens.cli.deps:deps",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
     "status": "tracelens.cli.status:status",

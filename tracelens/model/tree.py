@@ -242,6 +242,13 @@ class TraceTree:
         flags = " incomplete" if self.incomplete else ""
         return f"<TraceTree {self.trace_id} spans={len(self)} roots={len(self.roots)} warnings={len(self.warnings)}{flags}>"
 
+    def _repr_html_(self) -> str:
+        # display hook (the notebook facade): imported only when Jupyter renders a tree
+        from tracelens.analysis.critical_path import critical_path_of_tree
+        from tracelens.views.html import trace_tree_html
+
+        return trace_tree_html(self, [(x.span_id, x.start, x.end) for x in critical_path_of_tree(self)])
+
 
 def trees(frame: pl.DataFrame | pl.LazyFrame) -> list[TraceTree]:
     """One TraceTree per trace id in ``frame``, in order of first appearance."""
