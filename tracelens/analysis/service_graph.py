@@ -81,13 +81,14 @@ _UNSPECIFIED = _KIND_CODE["unspecified"]
 _ERROR_CODE: Final = s.STATUS_CODES.index("error")
 _NS_PER_MS: Final = 1e6
 
-#: span columns the graph reads (critical_path reads what it needs itself)
+#: span columns the graph reads (the critical-path kernels need a subset of them)
 GRAPH_COLUMNS: Final = (
     s.TRACE_ID,
     s.SPAN_ID,
     s.PARENT_SPAN_ID,
     s.KIND,
     s.SERVICE_NAME,
+    s.NAME,
     s.START,
     s.END,
     s.STATUS_CODE,
@@ -138,7 +139,6 @@ class GraphAccuracy:
     orphans: int = 0
     duplicate_span_ids: int = 0
     self_calls: int = 0
-    critical_path_sections_unmatched: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -163,7 +163,6 @@ class GraphAccuracy:
             "spans_without_service": "span(s) have no service.name",
             "orphans": "span(s) have a parent that is not in the data",
             "duplicate_span_ids": "span id(s) occur more than once in a trace (first one used)",
-            "critical_path_sections_unmatched": "critical-path section(s) name a span that is not in the data",
         }
         values = self.as_dict()
         return [f"{values[key]} {text}" for key, text in sentences.items() if values[key]]
@@ -534,40 +533,35 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
 # --- critical path -----------------------------------------------------------------------
 
 
-def _critical_path_sections(spans: pl.LazyFrame) -> pl.DataFrame:
-    from tracelens.analysis import critical_path as module
+def critical_time_per_row(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """Critical-path ns of every row of ``frame`` (0 off the path and for duplicate rows):
+    the sections of :func:`tracelens.analysis.critical_path.critical_path`, summed per span
+    by the same kernel pass and already in row order, so no (trace_id, span_id) lookup."""
+    from tracelens.analysis.columnar import CRITICAL_TIME, analyze
 
-    # the columnar critical_path is being written; the per-trace reference gives the same sections
-    compute = getattr(module, "critical_path", None) or module.critical_path_reference
-    return compute(spans).select(s.TRACE_ID, s.SPAN_ID, s.START, s.END)
+    critical = analyze(frame).spans[CRITICAL_TIME].dt.total_nanoseconds().fill_null(0)
+    return critical.to_numpy().astype(np.int64, copy=False)
 
 
-def _attribute_sections(
-    sp: _Spans,
-    is_entry: npt.NDArray[np.bool_],
-    sections: pl.DataFrame,
-    section_trace_keys: npt.NDArray[np.uint64],
-) -> tuple[npt.NDArray[np.float64], pl.DataFrame, int]:
-    """Critical-path ns owned by each entry row; ns of sections owned by no entry, per
-    service of their span; and the number of sections naming no known span."""
-    rows = sp.index.rows(section_trace_keys, sections.select(hex_to_u64(pl.col(s.SPAN_ID))).to_series().to_numpy())
-    found = rows >= 0
-    ns = (sections[s.END].dt.epoch("ns") - sections[s.START].dt.epoch("ns")).to_numpy()
+def _attribute_critical_path(
+    sp: _Spans, is_entry: npt.NDArray[np.bool_], critical: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], pl.DataFrame]:
+    """Critical-path ns owned by each entry row, and ns owned by no entry per service."""
     owner = owning_entries(sp.parent, is_entry)
-    section_owner = np.where(found, owner[np.where(found, rows, 0)], -1)
-    owned = section_owner >= 0
-    by_entry = np.bincount(section_owner[owned], weights=ns[owned], minlength=sp.parent.size)
-    unowned = found & ~owned
+    on_path = critical > 0
+    owned = on_path & (owner >= 0)
+    by_entry = np.bincount(owner[owned], weights=critical[owned], minlength=sp.parent.size)
+    unowned = on_path & (owner < 0)
     # time no entry owns (top-level work of a root that is not a SERVER span, orphan
     # fragments) stays with the service of the span
-    codes = sp.service[rows[unowned]]
-    by_code = np.bincount(codes, weights=ns[unowned], minlength=sp.service_names.len())
+    codes = sp.service[unowned]
+    by_code = np.bincount(codes, weights=critical[unowned], minlength=sp.service_names.len())
     present = np.flatnonzero(np.bincount(codes, minlength=sp.service_names.len()))
     by_service = pl.DataFrame(
         {"node": sp.service_names.gather(present), "ns": np.rint(by_code[present]).astype(np.int64)},
         schema={"node": pl.String, "ns": pl.Int64},
     )
-    return by_entry, by_service, int((~found).sum())
+    return by_entry, by_service
 
 
 # --- aggregation ---------------------------------------------------------------------------
@@ -705,18 +699,11 @@ def service_graph(
     frame = lf.select([c for c in GRAPH_COLUMNS if c in schema_names]).collect()
     frame = s.conform(frame).select(GRAPH_COLUMNS).collect() if frame.columns != list(GRAPH_COLUMNS) else frame
     links = _link_pairs(frame)
-    sections = _critical_path_sections(lf) if critical_path and frame.height else None
-    extra = links["link_trace"]
-    if sections is not None:
-        extra = pl.concat([extra.cast(pl.String), sections[s.TRACE_ID]])
-    sp, extra_keys = _span_arrays(frame, extra)
-    link_keys, section_keys = extra_keys[: links.height], extra_keys[links.height :]
+    sp, link_keys = _span_arrays(frame, links["link_trace"])
     resolved = _resolve(sp, links, link_keys, self_loops)
-    accuracy = dict(resolved.accuracy)
     calls = resolved.calls
-    if sections is not None:
-        by_entry, unowned, unmatched = _attribute_sections(sp, resolved.is_entry, sections, section_keys)
-        accuracy["critical_path_sections_unmatched"] = unmatched
+    if critical_path and frame.height:
+        by_entry, unowned = _attribute_critical_path(sp, resolved.is_entry, critical_time_per_row(frame))
         entry = calls["entry_row"].to_numpy()
         owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0.0)
         total_cp = int(round(float(by_entry.sum()) + float(unowned["ns"].sum() or 0)))
@@ -732,7 +719,7 @@ def service_graph(
         nodes=nodes,
         edges=edges,
         calls=calls,
-        accuracy=GraphAccuracy(**accuracy),
+        accuracy=GraphAccuracy(**resolved.accuracy),
         critical_path_ns=total_cp,
         options={"where": where if isinstance(where, str | None) else str(where), "self_loops": self_loops},
     )
