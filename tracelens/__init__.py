@@ -20,11 +20,18 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
     "Store": "tracelens.store:Store",
+    "TraceTree": "tracelens.model.tree:TraceTree",
     "TracelensError": "tracelens.errors:TracelensError",
+    "bottlenecks": "tracelens.analysis.latency_share:bottlenecks",
+    "critical_path": "tracelens.analysis.critical_path:critical_path",
+    "latency_bands": "tracelens.analysis.latency_share:latency_bands",
+    "latency_share": "tracelens.analysis.latency_share:latency_share",
     "make_trace": "tracelens.testing:make_trace",
     "open": "tracelens.store:open_store",
     "parse_filter": "tracelens.filters:parse_filter",
+    "self_time": "tracelens.analysis.self_time:self_time",
     "service_graph": "tracelens.analysis.service_graph:service_graph",
+    "trees": "tracelens.model.tree:trees",
     "validate": "tracelens.schema:validate",
 }
 
