@@ -22,7 +22,8 @@ from typing import Any, Final
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analysis.critical_path import critical_path
+from tracelens.analysis.columnar import CRITICAL_TIME
+from tracelens.analysis.latency_share import SHARE, bottlenecks, latency_share
 from tracelens.slo.rollup import floor_minute
 from tracelens.slo.selection import good_expr, total_expr
 from tracelens.slo.spec import SLO
@@ -60,43 +61,17 @@ def bad_entry_spans(spans: pl.DataFrame | pl.LazyFrame, slo: SLO, at: datetime |
 def trace_bottlenecks(trace_spans: pl.DataFrame) -> pl.DataFrame:
     """Per trace: the service and the operation owning the largest share of its critical
     path (trace_id, bottleneck_service, bottleneck_operation, bottleneck_share)."""
-    sections = _section_times(trace_spans)
-    if sections.height == 0:
-        return pl.DataFrame(schema={"trace_id": pl.String, "bottleneck_service": pl.String,
-                                    "bottleneck_operation": pl.String, "bottleneck_share": pl.Float64})
-    per_service = (
-        sections.group_by(s.TRACE_ID, s.SERVICE_NAME).agg(pl.col("ns").sum())
-        .with_columns(share=pl.col("ns") / pl.col("ns").sum().over(s.TRACE_ID))
-        .sort(s.TRACE_ID, "share", s.SERVICE_NAME, descending=[False, True, False])
-        .group_by(s.TRACE_ID, maintain_order=True).first()
-    )
-    per_operation = (
-        sections.group_by(s.TRACE_ID, s.SERVICE_NAME, s.NAME).agg(pl.col("ns").sum())
-        .sort(s.TRACE_ID, "ns", s.NAME, descending=[False, True, False])
-        .group_by(s.TRACE_ID, maintain_order=True).first()
-    )
-    return per_service.select(
-        s.TRACE_ID, pl.col(s.SERVICE_NAME).alias("bottleneck_service"), pl.col("share").alias("bottleneck_share")
-    ).join(
-        per_operation.select(s.TRACE_ID, pl.col(s.NAME).alias("bottleneck_operation"),
-                             pl.col(s.SERVICE_NAME).alias("_op_service")),
-        on=s.TRACE_ID,
-        how="left",
-    ).select(
-        s.TRACE_ID,
-        "bottleneck_service",
-        (pl.col("_op_service") + " " + pl.col("bottleneck_operation")).alias("bottleneck_operation"),
-        "bottleneck_share",
-    )
-
-
-def _section_times(trace_spans: pl.DataFrame) -> pl.DataFrame:
+    schema = {"trace_id": pl.String, "bottleneck_service": pl.String, "bottleneck_operation": pl.String,
+              "bottleneck_share": pl.Float64}
     if trace_spans.height == 0:
-        return pl.DataFrame(schema={s.TRACE_ID: pl.String, s.SERVICE_NAME: pl.String, s.NAME: pl.String, "ns": pl.Int64})
-    sections = critical_path(trace_spans)
-    return sections.select(
-        s.TRACE_ID, s.SERVICE_NAME, s.NAME, (pl.col(s.END) - pl.col(s.START)).dt.total_nanoseconds().alias("ns")
+        return pl.DataFrame(schema=schema)
+    by_service = bottlenecks(trace_spans, "service").select(
+        s.TRACE_ID, pl.col(s.SERVICE_NAME).alias("bottleneck_service"), pl.col(SHARE).alias("bottleneck_share")
     )
+    by_operation = bottlenecks(trace_spans, "operation").select(
+        s.TRACE_ID, (pl.col(s.SERVICE_NAME) + " " + pl.col(s.NAME)).alias("bottleneck_operation")
+    )
+    return by_service.join(by_operation, on=s.TRACE_ID, how="left").select(list(schema))
 
 
 def violations(
@@ -151,16 +126,23 @@ class Explanation:
         }
 
 
-def _share_table(bad: pl.DataFrame, good: pl.DataFrame, keys: list[str], n_bad: int, n_good: int) -> pl.DataFrame:
-    def totals(frame: pl.DataFrame, label: str, n: int) -> pl.DataFrame:
-        grand = frame["ns"].sum() or 1
-        return frame.group_by(keys).agg(pl.col("ns").sum()).select(
+def _share_table(bad_spans: pl.DataFrame, good_spans: pl.DataFrame, by: str, n_bad: int, n_good: int) -> pl.DataFrame:
+    """Critical-path share per group in bad vs good traces (latency_share of each set)."""
+    keys = [s.SERVICE_NAME] if by == "service" else [s.SERVICE_NAME, s.NAME]
+
+    def shares(frame: pl.DataFrame, label: str, n: int) -> pl.DataFrame:
+        if frame.height == 0:
+            return pl.DataFrame(schema={**{k: pl.String for k in keys}, f"share_{label}": pl.Float64,
+                                        f"ms_per_{label}_trace": pl.Float64})
+        table = latency_share(frame, by)
+        return table.select(
             *keys,
-            (pl.col("ns") / grand).alias(f"share_{label}"),
-            (pl.col("ns") / max(n, 1) / 1e6).alias(f"ms_per_{label}_trace"),
+            pl.col(SHARE).fill_null(0.0).alias(f"share_{label}"),
+            (pl.col(CRITICAL_TIME).dt.total_nanoseconds() / max(n, 1) / 1e6).alias(f"ms_per_{label}_trace"),
         )
 
-    joined = totals(bad, "bad", n_bad).join(totals(good, "good", n_good), on=keys, how="full", coalesce=True)
+    joined = shares(bad_spans, "bad", n_bad).join(shares(good_spans, "good", n_good), on=keys, how="full",
+                                                  coalesce=True)
     return (
         joined.with_columns(pl.col(c).fill_null(0.0) for c in joined.columns if c not in keys)
         .with_columns(delta=pl.col("share_bad") - pl.col("share_good"))
@@ -234,7 +216,7 @@ def explain(
 ) -> Explanation:
     """What sets the violating traces of ``slo`` apart from its good ones (up to
     ``sample`` traces of each, sampled reproducibly)."""
-    lf, when = _window(spans.lazy(), slo, at)
+    lf, _ = _window(spans.lazy(), slo, at)
     events = lf.filter(total_expr(slo).fill_null(False)).select(
         s.TRACE_ID, good_expr(slo).fill_null(False).alias("_good")
     )
@@ -249,12 +231,11 @@ def explain(
     bad_spans = full.filter(pl.col(s.TRACE_ID).is_in(bad_ids.implode())).collect()
     good_spans = full.filter(pl.col(s.TRACE_ID).is_in(good_ids.implode())).collect()
     n_bad, n_good = bad_ids.len(), good_ids.len()
-    bad_sections, good_sections = _section_times(bad_spans), _section_times(good_spans)
     return Explanation(
         slo=slo.name,
         bad_traces=n_bad,
         good_traces=n_good,
-        by_service=_share_table(bad_sections, good_sections, [s.SERVICE_NAME], n_bad, n_good),
-        by_operation=_share_table(bad_sections, good_sections, [s.SERVICE_NAME, s.NAME], n_bad, n_good),
+        by_service=_share_table(bad_spans, good_spans, "service", n_bad, n_good),
+        by_operation=_share_table(bad_spans, good_spans, "operation", n_bad, n_good),
         attributes=_bubble_up(bad_spans, good_spans, n_bad, n_good, top),
     )
