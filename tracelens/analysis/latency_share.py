@@ -85,7 +85,7 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: Where) -> pl.LazyFrame:
 
         where = parse_filter(where)
     matching = lf.filter(where).select(s.TRACE_ID).unique()
-    return lf.join(matching, on=s.TRACE_ID, how="semi")
+    return lf.join(matching, on=s.TRACE_ID, how="semi", maintain_order="left")
 
 
 def _analyze_by(spans: pl.DataFrame | pl.LazyFrame, by: By, where: Where) -> tuple[Analysis, list[str]]:
