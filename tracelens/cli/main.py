@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "deps": "tracelens.cli.deps:deps",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
+    "slo": "tracelens.cli.slo:slo",
     "status": "tracelens.cli.status:status",
 }
 
