@@ -7,7 +7,7 @@ import time
 
 def test_help_starts_in_under_half_a_second():
     best = float("inf")
-    for _ in range(3):  # best of three: the machine is shared and noisy
+    for _ in range(5):  # best of five: the machine is shared and noisy
         started = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "tracelens", "--help"], capture_output=True, text=True, check=True)
         best = min(best, time.perf_counter() - started)
