@@ -438,7 +438,9 @@ class Store:
         if pending:
             parts.append(pl.concat(pending, how="vertical", rechunk=False).lazy().filter(window.row_filter()))
         combined = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-        return combined.unique([s.TRACE_ID, s.SPAN_ID], keep="any", maintain_order=False)
+        # keep="first" + maintain_order: polars 2.1's lazy keep="any" unordered unique is
+        # pathological on the nested columns (27 s instead of 0.7 s for 37k demo spans)
+        return combined.unique([s.TRACE_ID, s.SPAN_ID], keep="first", maintain_order=True)
 
     def trace(self, trace_id: str) -> pl.DataFrame:
         """Every span of one trace, ordered by start; TraceNotFoundError if none."""
