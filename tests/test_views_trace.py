@@ -33,9 +33,9 @@ def test_render_exact_text():
                               self_times={span_id_for("fe"): 20_000_000}, bottleneck="api (50% of total time)"))
     lines = text.splitlines()
     assert lines[0] == f"trace {trace_id_for('trace-1')}  100 ms  3 spans  1 error"
-    # labels padded to 24 columns, then a 20-column bar placed at start/total, then duration
-    assert lines[1] == "└─ web  GET /" + " " * 12 + "━" * 20 + "     100 ms  self     20 ms ◆"
-    assert lines[2] == "   ├─ api  call" + " " * 10 + "  " + "━" * 6 + " " * 12 + "      30 ms  self      0 ms"
+    # labels padded to the longest (15) + 1, a space, a 20-column bar placed at start/total
+    assert lines[1] == "└─ web  GET /" + " " * 4 + "━" * 20 + "     100 ms  self     20 ms ◆"
+    assert lines[2] == "   ├─ api  call" + " " * 2 + "  " + "━" * 6 + " " * 12 + "      30 ms  self      0 ms"
     assert lines[3].endswith("50 ms  self      0 ms ◆ error: boom")
     assert lines[-1] == "Bottleneck: api (50% of total time)"
 

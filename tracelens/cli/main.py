@@ -14,8 +14,10 @@ import click
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
     "deps": "tracelens.cli.deps:deps",
+    "demo": "tracelens.cli.demo:demo",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
+    "show": "tracelens.cli.show:show",
     "slo": "tracelens.cli.slo:slo",
     "status": "tracelens.cli.status:status",
 }

@@ -28,6 +28,8 @@ from rich.text import Text
 from tracelens import schema as s
 
 BAR_WIDTH = 20
+MIN_BAR_WIDTH = 10
+NUMBERS_WIDTH = 32  # " " + duration (11) + "  self " + self time (9) + " ◆" + slack
 CRITICAL_MARK = "◆"
 
 
@@ -146,10 +148,13 @@ def render_trace(
     trace_id = spans[s.TRACE_ID][0]
     header = Text(f"trace {trace_id}  {_ms(total)}  {spans.height} spans  {errors} error{'s' if errors != 1 else ''}", style="bold")
     lines = layout(spans, max_depth=max_depth, collapse=collapse)
-    label_width = max(24, min(width - BAR_WIDTH - 30, max(len(_label(l)) for l in lines) + 1))
+    # names matter more than bar resolution: the label column fits the longest label
+    # within what the terminal leaves after a minimal bar and the numbers
+    label_width = min(max(len(_label(line)) for line in lines) + 1, max(24, width - MIN_BAR_WIDTH - NUMBERS_WIDTH))
+    bar_width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, width - label_width - NUMBERS_WIDTH))
     body: list[RenderableType] = [header]
     for line in lines:
-        body.append(_span_line(line, label_width, t0, total, critical, self_times))  # type: ignore[arg-type]
+        body.append(_span_line(line, label_width, bar_width, t0, total, critical, self_times))
         if show_attributes and not line.folded:
             body.extend(_attribute_lines(line))
     hidden = spans.height - sum(1 + l.folded for l in lines)
@@ -171,6 +176,7 @@ def _label(line: Line) -> str:
 def _span_line(
     line: Line,
     label_width: int,
+    bar_width: int,
     t0: int,
     total: int,
     critical: set[str] | frozenset[str],
@@ -182,13 +188,15 @@ def _span_line(
     is_error = span[s.STATUS_CODE] == "error"
     on_path = span[s.SPAN_ID] in critical and not line.folded
     text = Text(line.guide, style="dim")
-    label = _label(line)[len(line.guide):]
-    service, _, rest = label.partition("  ")
+    label = _label(line)
+    if len(label) > label_width - 1:  # long names are cut, so the bars stay aligned
+        label = label[: label_width - 2] + "…"
+    service, _, rest = label[len(line.guide):].partition("  ")
     text.append(service, style="bold red" if is_error else "bold")
-    text.append("  " + rest)
-    text.pad_right(max(0, label_width - len(_label(line))))
+    text.append("  " + rest if rest else "")
+    text.pad_right(max(0, label_width - len(label)))
     text.append(" ")
-    text.append(_bar(start_ns, _duration_ns(span), t0, total, BAR_WIDTH), style="red" if is_error else ("yellow" if on_path else "cyan"))
+    text.append(_bar(start_ns, _duration_ns(span), t0, total, bar_width), style="red" if is_error else ("yellow" if on_path else "cyan"))
     text.append(f" {_ms(dur_ns):>10}")
     if self_times is not None and not line.folded:
         text.append(f"  self {_ms(int(self_times.get(str(span[s.SPAN_ID]), 0))):>9}", style="dim")
