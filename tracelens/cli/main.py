@@ -14,7 +14,6 @@ import click
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
     "deps": "tracelens.cli.deps:deps",
-    "demo": "tracelens.cli.demo:demo",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
     "show": "tracelens.cli.show:show",
