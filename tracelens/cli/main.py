@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "services": "tracelens.cli.services:services",
     "show": "tracelens.cli.show:show",
     "slo": "tracelens.cli.slo:slo",
+    "stats": "tracelens.cli.stats:stats",
     "status": "tracelens.cli.status:status",
 }
 

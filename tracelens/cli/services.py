@@ -28,9 +28,15 @@ def services(data: Path, since: str, operations: bool, all_spans: bool, limit: i
     import tracelens
     from tracelens.analysis.red import OPERATION_DIMENSIONS, SERVICE_DIMENSIONS, red
 
+    from datetime import UTC, datetime
+
+    from tracelens.store.timerange import parse_time
+
+    now = datetime.now(UTC)
+    window = (parse_time(since, now), now)  # rates are per second of the whole window asked for
     store = tracelens.open(existing_data_dir(data))
-    spans = store.spans(since=since)
-    frame = red(spans, by=OPERATION_DIMENSIONS if operations else SERVICE_DIMENSIONS, entry_only=not all_spans)
+    spans = store.spans(since=window[0], until=now)
+    frame = red(spans, by=OPERATION_DIMENSIONS if operations else SERVICE_DIMENSIONS, entry_only=not all_spans, window=window)
     shown = frame.head(limit)
     if as_json:
         echo_json({"total": frame.height, "since": since, "rows": frame_records(shown)})

@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 import polars as pl
 from rich.table import Table
 
-PERCENT_COLUMNS = ("error_rate", "share", "pct", "percent")
+PERCENT_COLUMNS = ("error_rate", "share", "pct", "percent", "percent_of_trace")
+#: friendlier headers for the column names analyses use
+HEADERS = {
+    "service_name": "service", "name": "operation", "self_total": "self total", "self_avg": "self avg",
+    "self_min": "self min", "self_max": "self max", "percent_of_trace": "% of trace", "error_rate": "error %",
+    "rate_per_s": "rate/s", "critical_time": "critical path", "span_count": "spans", "error_count": "errors",
+}
 
 
 def format_value(column: str, value: object) -> str:
@@ -21,13 +27,15 @@ def format_value(column: str, value: object) -> str:
         return "-"
     if isinstance(value, timedelta):
         ms = value.total_seconds() * 1000
-        return f"{ms:,.0f} ms" if abs(ms) >= 100 else f"{ms:,.1f} ms"
+        return f"{ms:,.0f} ms" if abs(ms) >= 10 else f"{ms:,.1f} ms"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
         if any(column.endswith(suffix) for suffix in PERCENT_COLUMNS):
             return f"{value * 100:.1f}%"
-        return f"{value:,.2f}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.2f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
@@ -47,7 +55,7 @@ def frame_table(
     for name in names:
         dtype = frame.schema[name]
         numeric = dtype.is_numeric() or isinstance(dtype, pl.Duration)
-        table.add_column((headers or {}).get(name, name), justify="right" if numeric else "left", no_wrap=not numeric and name.endswith("id"))
+        table.add_column((headers or HEADERS).get(name, HEADERS.get(name, name)), justify="right" if numeric else "left", no_wrap=not numeric and name.endswith("id"))
     for row in frame.select(names).iter_rows():
         table.add_row(*(format_value(name, value) for name, value in zip(names, row, strict=True)))
     return table
