@@ -188,12 +188,19 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
     within each trace, trace t's sections at sec_off[t]:sec_off[t+1]."""
     n = order.shape[0]
     n_traces = offsets.shape[0] - 1
+    # gather once into position order: every later pass reads memory sequentially
     s_sid = np.empty(n, np.uint64)
+    s_pid = np.empty(n, np.uint64)
+    s_has = np.empty(n, np.bool_)
+    s_kind = np.empty(n, np.uint8)
     s_start = np.empty(n, np.int64)
     s_end = np.empty(n, np.int64)
     for p in range(n):
         r = order[p]
         s_sid[p] = sid[r]
+        s_pid[p] = pid[r]
+        s_has[p] = has_pid[r]
+        s_kind[p] = kind[r]
         s_start[p] = start[r]
         s_end[p] = max(end[r], start[r])  # a span ending before it starts has length 0
     status = np.full(n, OTHER_ROOT, np.int8)
@@ -223,18 +230,21 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
     sec_off = np.zeros(n_traces + 1, np.int64)
     n_sec = 0
     zeros = np.zeros(n, np.int64)
+    perm = np.empty(n, np.int64)
+    u_sid = np.empty(n, np.uint64)
+    u_pos = np.empty(n, np.int64)
 
     for t in range(n_traces):
         a = offsets[t]
         b = offsets[t + 1]
         k = b - a
         # 1. span ids: stable sort, later duplicates dropped, parents found by bisection
-        perm = np.argsort(s_sid[a:b], kind="mergesort")
-        u_sid = np.empty(k, np.uint64)
-        u_pos = np.empty(k, np.int64)
+        for p in range(a, b):
+            perm[p] = p
+        _sort_segment(perm, a, b, zeros, zeros, s_sid, tmp)  # stable: first row wins
         m = 0
-        for j in range(k):
-            p = a + perm[j]
+        for j in range(a, b):
+            p = perm[j]
             if m > 0 and s_sid[p] == u_sid[m - 1]:
                 skip[p] = True
                 status[p] = DUPLICATE
@@ -246,12 +256,11 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
         for p in range(a, b):
             if skip[p]:
                 continue
-            r = order[p]
-            if not has_pid[r]:
+            if not s_has[p]:
                 category[p] = 0
                 continue
             lo_, hi_ = 0, m
-            target = pid[r]
+            target = s_pid[p]
             while lo_ < hi_:
                 mid = (lo_ + hi_) // 2
                 if u_sid[mid] < target:
@@ -367,7 +376,7 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
                 walkable[x] = False
                 if not walkable[q]:
                     status[x] = UNDER_EXCLUDED
-                elif kind[order[q]] == KIND_PRODUCER and kind[order[x]] == KIND_CONSUMER:
+                elif s_kind[q] == KIND_PRODUCER and s_kind[x] == KIND_CONSUMER:
                     status[x] = NON_BLOCKING
                     counts[t, C_NON_BLOCKING] += 1
                 else:
@@ -462,3 +471,94 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
     sec_off[n_traces] = n_sec
     return (status, parent, self_time, critical, root_pos, duration, counts,
             sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec], sec_off)
+
+
+@njit(cache=True)
+def densify(key):
+    """Dense codes (first-appearance order) for uint64 keys, and the first row of each."""
+    n = key.shape[0]
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_code = np.full(size, -1, np.int64)
+    first_row = np.empty(n, np.int64)
+    code = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        h = key[i] * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(31)
+        slot = h & mask
+        while True:
+            c = slot_code[slot]
+            if c == -1:
+                slot_code[slot] = m
+                first_row[m] = i
+                code[i] = m
+                m += 1
+                break
+            if key[first_row[c]] == key[i]:
+                code[i] = c
+                break
+            slot = (slot + np.uint64(1)) & mask
+    return code, first_row[:m]
+
+
+@njit(cache=True)
+def group_totals(offsets, order, gcode, n_groups, status, critical, self_time, start, end):
+    """Per (trace, group) sums over the trace's spans (duplicates excluded): critical
+    time, self time, total span time, count. Groups appear in each trace's order."""
+    n = order.shape[0]
+    n_traces = offsets.shape[0] - 1
+    stamp = np.full(max(n_groups, 1), -1, np.int64)
+    slot = np.empty(max(n_groups, 1), np.int64)
+    out_trace = np.empty(n, np.int64)
+    out_group = np.empty(n, np.int64)
+    out_critical = np.zeros(n, np.int64)
+    out_self = np.zeros(n, np.int64)
+    out_total = np.zeros(n, np.int64)
+    out_count = np.zeros(n, np.int64)
+    m = 0
+    for t in range(n_traces):
+        for p in range(offsets[t], offsets[t + 1]):
+            if status[p] == DUPLICATE:
+                continue
+            r = order[p]
+            g = gcode[r]
+            if stamp[g] != t:
+                stamp[g] = t
+                slot[g] = m
+                out_trace[m] = t
+                out_group[m] = g
+                m += 1
+            j = slot[g]
+            out_critical[j] += critical[p]
+            out_self[j] += self_time[p]
+            out_total[j] += max(end[r] - start[r], 0)
+            out_count[j] += 1
+    return out_trace[:m], out_group[:m], out_critical[:m], out_self[:m], out_total[:m], out_count[:m]
+
+
+@njit(cache=True)
+def aggregate_groups(group, critical, self_time, total, count, share, n_groups):
+    """Per group, over (trace, group) rows: sums, rows (= traces present), traces with
+    critical time > 0, and the sum of per-trace shares."""
+    g_critical = np.zeros(n_groups, np.int64)
+    g_self = np.zeros(n_groups, np.int64)
+    g_total = np.zeros(n_groups, np.int64)
+    g_count = np.zeros(n_groups, np.int64)
+    g_traces = np.zeros(n_groups, np.int64)
+    g_on_path = np.zeros(n_groups, np.int64)
+    g_share = np.zeros(n_groups, np.float64)
+    for i in range(group.shape[0]):
+        g = group[i]
+        g_critical[g] += critical[i]
+        g_self[g] += self_time[i]
+        g_total[g] += total[i]
+        g_count[g] += count[i]
+        g_traces[g] += 1
+        if critical[i] > 0:
+            g_on_path[g] += 1
+        if not np.isnan(share[i]):
+            g_share[g] += share[i]
+    return g_critical, g_self, g_total, g_count, g_traces, g_on_path, g_share

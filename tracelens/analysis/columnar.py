@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -42,9 +43,8 @@ NEEDED = (s.TRACE_ID, s.SPAN_ID, s.PARENT_SPAN_ID, s.KIND, s.SERVICE_NAME, s.NAM
 COUNTER_COLUMNS = ("duplicates", "orphans", "cycles", "roots", "outside_parent", "non_blocking", "clipped")
 
 
-@dataclass(frozen=True, slots=True)
 class Analysis:
-    """Everything one kernel pass found.
+    """Everything one kernel pass found; frames are built on first access.
 
     ``sections``: critical path (trace_id, span_id, start, end, service_name, name),
     latest first within each trace, traces in order of first appearance.
@@ -55,9 +55,68 @@ class Analysis:
     counters (the same problems TraceTree reports as warnings).
     """
 
-    sections: pl.DataFrame
-    spans: pl.DataFrame
-    traces: pl.DataFrame
+    def __init__(self, frame: pl.DataFrame, order: np.ndarray, offsets: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, results: tuple) -> None:
+        self.frame = frame
+        self.order = order
+        self.offsets = offsets
+        self.start_ns = start
+        self.end_ns = end
+        (self.status, self.parent, self.self_time_ns, self.critical_ns, self.root_pos, self.duration_ns,
+         self.counts, self.sec_pos, self.sec_start, self.sec_end, self.sec_off) = results
+
+    @property
+    def n_traces(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    @cached_property
+    def sections(self) -> pl.DataFrame:
+        rows = pl.Series(self.order[self.sec_pos])
+        return pl.DataFrame({
+            s.TRACE_ID: self.frame[s.TRACE_ID].gather(rows),
+            s.SPAN_ID: self.frame[s.SPAN_ID].gather(rows),
+            s.START: _times(self.sec_start),
+            s.END: _times(self.sec_end),
+            s.SERVICE_NAME: self.frame[s.SERVICE_NAME].gather(rows),
+            s.NAME: self.frame[s.NAME].gather(rows),
+        })
+
+    @cached_property
+    def trace_ids(self) -> pl.Series:
+        """trace_id of each trace, by trace index."""
+        return self.frame[s.TRACE_ID].gather(pl.Series(self.order[self.offsets[:-1]]))
+
+    @cached_property
+    def spans(self) -> pl.DataFrame:
+        order = self.order
+        status_row = _scatter(order, self.status)
+        trace_row = _scatter(order, np.repeat(np.arange(self.n_traces, dtype=np.int64), np.diff(self.offsets)))
+        duplicate = pl.Series(status_row == PathStatus.DUPLICATE)
+        return self.frame.with_columns(
+            pl.Series(TRACE_INDEX, trace_row),
+            pl.Series(SELF_TIME, _scatter(order, self.self_time_ns)).cast(s.DURATION_DTYPE),
+            pl.Series(CRITICAL_TIME, _scatter(order, self.critical_ns)).cast(s.DURATION_DTYPE),
+            pl.Series(PATH_STATUS, list(STATUS_NAMES), dtype=PathStatusEnum).gather(pl.Series(status_row.astype(np.uint32))),
+            pl.Series(TRACE_DURATION, self.duration_ns[trace_row]).cast(s.DURATION_DTYPE),
+        ).with_columns(
+            pl.when(duplicate).then(None).otherwise(pl.col(SELF_TIME)).alias(SELF_TIME),
+            pl.when(duplicate).then(None).otherwise(pl.col(CRITICAL_TIME)).alias(CRITICAL_TIME),
+        )
+
+    @cached_property
+    def traces(self) -> pl.DataFrame:
+        root_rows = pl.Series(self.order[self.root_pos])
+        span_counts = np.diff(self.offsets) - self.counts[:, k.C_DUPLICATES]
+        return pl.DataFrame({
+            s.TRACE_ID: self.frame[s.TRACE_ID].gather(root_rows),
+            "root_span_id": self.frame[s.SPAN_ID].gather(root_rows),
+            "root_service": self.frame[s.SERVICE_NAME].gather(root_rows),
+            "root_name": self.frame[s.NAME].gather(root_rows),
+            s.START: _times(self.start_ns[self.order[self.root_pos]]),
+            s.DURATION: pl.Series(self.duration_ns).cast(s.DURATION_DTYPE),
+            "span_count": span_counts,
+            **{name: self.counts[:, i] for i, name in enumerate(COUNTER_COLUMNS)},
+        }).with_columns(incomplete=pl.col("orphans") > 0)
 
 
 def _as_frame(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr]) -> pl.DataFrame:
@@ -144,54 +203,10 @@ def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | N
     order, offsets = k.group_traces(_arg(t_hi, np.uint64), _arg(t_lo, np.uint64))
     kind = frame[s.KIND].to_physical().fill_null(0).to_numpy()
     start, end = _ns(frame[s.START]), _ns(frame[s.END])
-    (status, _parent, self_time, critical, root_pos, duration, counts,
-     sec_pos, sec_start, sec_end, _sec_off) = k.analyze_traces(
+    results = k.analyze_traces(
         order, offsets, _arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
         _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
-    n_traces = offsets.shape[0] - 1
-    trace_of_pos = np.repeat(np.arange(n_traces, dtype=np.int64), np.diff(offsets))
-
-    sec_rows = pl.Series(order[sec_pos])
-    sections = pl.DataFrame({
-        s.TRACE_ID: frame[s.TRACE_ID].gather(sec_rows),
-        s.SPAN_ID: frame[s.SPAN_ID].gather(sec_rows),
-        s.START: _times(sec_start),
-        s.END: _times(sec_end),
-        s.SERVICE_NAME: frame[s.SERVICE_NAME].gather(sec_rows),
-        s.NAME: frame[s.NAME].gather(sec_rows),
-    })
-
-    status_row = _scatter(order, status)
-    duplicate = status_row == PathStatus.DUPLICATE
-    trace_row = _scatter(order, trace_of_pos)
-    per_span = frame.with_columns(
-        pl.Series(TRACE_INDEX, trace_row),
-        pl.Series(SELF_TIME, _scatter(order, self_time)).cast(s.DURATION_DTYPE),
-        pl.Series(CRITICAL_TIME, _scatter(order, critical)).cast(s.DURATION_DTYPE),
-        pl.Series(PATH_STATUS, status_row).cast(pl.UInt32).replace_strict(
-            list(range(len(STATUS_NAMES))), list(STATUS_NAMES), return_dtype=PathStatusEnum),
-        pl.Series(TRACE_DURATION, duration[trace_row]).cast(s.DURATION_DTYPE),
-    )
-    if duplicate.any():
-        dup = pl.Series(duplicate)
-        per_span = per_span.with_columns(
-            pl.when(dup).then(None).otherwise(pl.col(SELF_TIME)).alias(SELF_TIME),
-            pl.when(dup).then(None).otherwise(pl.col(CRITICAL_TIME)).alias(CRITICAL_TIME),
-        )
-
-    root_rows = pl.Series(order[root_pos])
-    span_counts = np.diff(offsets) - counts[:, k.C_DUPLICATES]
-    traces = pl.DataFrame({
-        s.TRACE_ID: frame[s.TRACE_ID].gather(root_rows),
-        "root_span_id": frame[s.SPAN_ID].gather(root_rows),
-        "root_service": frame[s.SERVICE_NAME].gather(root_rows),
-        "root_name": frame[s.NAME].gather(root_rows),
-        s.START: _times(start[order[root_pos]]),
-        s.DURATION: pl.Series(duration).cast(s.DURATION_DTYPE),
-        "span_count": span_counts,
-        **{name: counts[:, i] for i, name in enumerate(COUNTER_COLUMNS)},
-    }).with_columns(incomplete=pl.col("orphans") > 0)
-    return Analysis(sections=sections, spans=per_span, traces=traces)
+    return Analysis(frame, order, offsets, start, end, results)
 
 
 def self_time_frame(analysis: Analysis) -> pl.DataFrame:
@@ -213,3 +228,115 @@ def excluded_frame(analysis: Analysis) -> pl.DataFrame:
         .sort(TRACE_INDEX, "_row")
         .select(s.TRACE_ID, s.SPAN_ID, pl.col(PATH_STATUS).cast(pl.String).alias("reason"))
     )
+
+
+def _key_codes(column: pl.Series) -> np.ndarray:
+    """Exact uint64 codes for one grouping column (equal values <-> equal codes)."""
+    if column.dtype == pl.String:
+        phys = column.cast(pl.Categorical).to_physical()  # a hash table in polars, exact
+    elif isinstance(column.dtype, pl.Enum | pl.Categorical):
+        phys = column.to_physical()
+    else:
+        hashed = column.hash()
+        codes, first = k.densify(_arg(hashed.to_numpy(), np.uint64))
+        if not column.eq_missing(column.gather(pl.Series(first[codes]))).all():  # a 64-bit collision
+            phys = column.rank("dense")
+        else:
+            return codes.astype(np.uint64)
+    null_code = (phys.max() or 0) + 1
+    return _arg(phys.cast(pl.UInt64).fill_null(null_code).to_numpy(), np.uint64)
+
+
+def group_codes(frame: pl.DataFrame, keys: list[str]) -> tuple[np.ndarray, pl.DataFrame]:
+    """Dense group code per row (first-appearance order) for the key columns, and the
+    key values of each group (row g = group g)."""
+    codes, first = k.densify(_key_codes(frame[keys[0]]))
+    for key in keys[1:]:
+        combined = (codes.astype(np.uint64) << np.uint64(32)) | _key_codes(frame[key])
+        codes, first = k.densify(combined)
+    return codes, frame.select(keys)[pl.Series(first)]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupShares:
+    """Per (trace, group) sums from group_totals, plus the groups' key values."""
+
+    trace: np.ndarray
+    group: np.ndarray
+    critical: np.ndarray
+    self_time: np.ndarray
+    total: np.ndarray
+    count: np.ndarray
+    duration: np.ndarray
+    share: np.ndarray  # NaN where the trace has zero duration
+    values: pl.DataFrame  # key columns, row g = group g
+
+
+def group_shares(analysis: Analysis, keys: list[str]) -> GroupShares:
+    codes, values = group_codes(analysis.frame, keys)
+    trace, group, critical, own, total, count = k.group_totals(
+        analysis.offsets, analysis.order, codes, values.height, analysis.status, analysis.critical_ns,
+        analysis.self_time_ns, _arg(analysis.start_ns, np.int64), _arg(analysis.end_ns, np.int64))
+    duration = analysis.duration_ns[trace]
+    share = np.full(trace.shape[0], np.nan)
+    np.divide(critical, duration, out=share, where=duration > 0)
+    return GroupShares(trace, group, critical, own, total, count, duration, share, values)
+
+
+def share_by_trace(analysis: Analysis, keys: list[str]) -> pl.DataFrame:
+    """One row per (trace, group): critical_time, share of the trace's duration,
+    self_time, total_time, count; groups in order of appearance within each trace."""
+    g = group_shares(analysis, keys)
+    return pl.concat(
+        [
+            pl.DataFrame({TRACE_INDEX: g.trace, s.TRACE_ID: analysis.trace_ids.gather(pl.Series(g.trace))}),
+            g.values[g.group],
+            pl.DataFrame({
+                CRITICAL_TIME: pl.Series(g.critical).cast(s.DURATION_DTYPE),
+                "share": pl.Series(g.share).fill_nan(None),
+                SELF_TIME: pl.Series(g.self_time).cast(s.DURATION_DTYPE),
+                "total_time": pl.Series(g.total).cast(s.DURATION_DTYPE),
+                "count": g.count,
+                TRACE_DURATION: pl.Series(g.duration).cast(s.DURATION_DTYPE),
+            }),
+        ],
+        how="horizontal",
+    )
+
+
+def share_aggregate(
+    analysis: Analysis, keys: list[str], traces: np.ndarray | None = None, shares: GroupShares | None = None
+) -> pl.DataFrame:
+    """Per group over all traces (or the trace indexes in ``traces``): critical_time,
+    share (of the traces' total duration), mean_share (mean of per-trace shares),
+    self_time, total_time, count, traces (present), traces_on_path. Largest first."""
+    g = shares if shares is not None else group_shares(analysis, keys)
+    durations = analysis.duration_ns
+    if traces is not None:
+        keep = np.isin(g.trace, traces)
+        g = GroupShares(g.trace[keep], g.group[keep], g.critical[keep], g.self_time[keep], g.total[keep],
+                        g.count[keep], g.duration[keep], g.share[keep], g.values)
+        durations = durations[traces]
+    n_groups = g.values.height
+    critical, own, total, count, present, on_path, share_sum = k.aggregate_groups(
+        g.group, g.critical, g.self_time, g.total, g.count, g.share, n_groups)
+    total_duration = int(durations.sum())
+    n_traces = int(durations.shape[0])
+    table = pl.concat(
+        [
+            g.values,
+            pl.DataFrame({
+                CRITICAL_TIME: pl.Series(critical).cast(s.DURATION_DTYPE),
+                "share": critical / total_duration if total_duration else np.full(n_groups, np.nan),
+                "mean_share": share_sum / n_traces if n_traces else np.full(n_groups, np.nan),
+                SELF_TIME: pl.Series(own).cast(s.DURATION_DTYPE),
+                "total_time": pl.Series(total).cast(s.DURATION_DTYPE),
+                "count": count,
+                "traces": present,
+                "traces_on_path": on_path,
+            }),
+        ],
+        how="horizontal",
+    ).filter(pl.Series(present > 0))
+    return table.with_columns(pl.col("share", "mean_share").fill_nan(None)).sort(
+        CRITICAL_TIME, *keys, descending=[True, *([False] * len(keys))], nulls_last=True)

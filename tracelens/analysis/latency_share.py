@@ -32,10 +32,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analysis.columnar import CRITICAL_TIME, PATH_STATUS, SELF_TIME, TRACE_DURATION, TRACE_INDEX, Analysis, analyze
+from tracelens.analysis.columnar import (
+    CRITICAL_TIME,
+    SELF_TIME,
+    TRACE_DURATION,
+    TRACE_INDEX,
+    Analysis,
+    analyze,
+    group_shares,
+    share_aggregate,
+    share_by_trace,
+)
 
 By = str | Sequence[str]
 Where = str | pl.Expr | None
@@ -94,50 +105,7 @@ def _analyze_by(spans: pl.DataFrame | pl.LazyFrame, by: By, where: Where) -> tup
     return analyze(cohort(spans, where), extra=extra), list(columns)
 
 
-def _per_trace(analysis: Analysis, keys: list[str]) -> pl.DataFrame:
-    length = (pl.col(s.END).dt.epoch("ns") - pl.col(s.START).dt.epoch("ns")).clip(lower_bound=0)
-    ids = analysis.traces.select(s.TRACE_ID).with_row_index(TRACE_INDEX).with_columns(pl.col(TRACE_INDEX).cast(pl.Int64))
-    return (
-        analysis.spans.lazy()
-        .filter(pl.col(PATH_STATUS) != "duplicate")
-        .group_by(TRACE_INDEX, *keys)
-        .agg(
-            pl.col(CRITICAL_TIME).sum(),
-            pl.col(SELF_TIME).sum(),
-            length.sum().cast(s.DURATION_DTYPE).alias(TOTAL_TIME),
-            pl.len().alias("count"),
-            pl.col(TRACE_DURATION).first(),
-        )
-        .with_columns(
-            (pl.col(CRITICAL_TIME).dt.total_nanoseconds() / pl.col(TRACE_DURATION).dt.total_nanoseconds())
-            .fill_nan(None)
-            .alias(SHARE)
-        )
-        .join(ids.lazy(), on=TRACE_INDEX)
-        .sort(TRACE_INDEX, CRITICAL_TIME, *keys, descending=[False, True, *([False] * len(keys))], nulls_last=True)
-        .collect()
-    )
-
-
-def _aggregate(per_trace: pl.DataFrame, keys: list[str], n_traces: int, total_duration_ns: int) -> pl.DataFrame:
-    return (
-        per_trace.group_by(keys)
-        .agg(
-            pl.col(CRITICAL_TIME).sum(),
-            pl.col(SELF_TIME).sum(),
-            pl.col(TOTAL_TIME).sum(),
-            pl.col("count").sum(),
-            pl.len().alias("traces"),
-            (pl.col(CRITICAL_TIME) > pl.duration(nanoseconds=0)).sum().alias("traces_on_path"),
-            pl.col(SHARE).fill_null(0).sum().alias("_share_sum"),
-        )
-        .with_columns(
-            (pl.col(CRITICAL_TIME).dt.total_nanoseconds() / total_duration_ns if total_duration_ns else pl.lit(None, pl.Float64)).alias(SHARE),
-            (pl.col("_share_sum") / n_traces if n_traces else pl.lit(None, pl.Float64)).alias("mean_share"),
-        )
-        .drop("_share_sum")
-        .sort(CRITICAL_TIME, *keys, descending=[True, *([False] * len(keys))], nulls_last=True)
-    )
+PER_TRACE_COLUMNS = (CRITICAL_TIME, SHARE, SELF_TIME, TOTAL_TIME, "count", TRACE_DURATION)
 
 
 def latency_share(
@@ -147,34 +115,40 @@ def latency_share(
     of traces with a span matching ``where``). ``per_trace=True`` gives one row per
     (trace, group) instead of the aggregate."""
     analysis, keys = _analyze_by(spans, by, where)
-    table = _per_trace(analysis, keys)
     if per_trace:
-        return table.select(s.TRACE_ID, *keys, CRITICAL_TIME, SHARE, SELF_TIME, TOTAL_TIME, "count", TRACE_DURATION)
-    total = analysis.traces[s.DURATION].dt.total_nanoseconds().sum() or 0
-    return _aggregate(table, keys, analysis.traces.height, int(total))
+        return share_by_trace(analysis, keys).select(s.TRACE_ID, *keys, *PER_TRACE_COLUMNS)
+    return share_aggregate(analysis, keys)
 
 
 def bottlenecks(spans: pl.DataFrame | pl.LazyFrame, by: By = "service", *, where: Where = None) -> pl.DataFrame:
     """Per trace, the group with the most critical-path time: (trace_id, <by columns>,
     critical_time, share, trace_duration). Ties go to the smaller group key."""
-    table = latency_share(spans, by, where=where, per_trace=True)
-    keys = list(group_columns(by))
-    return table.group_by(s.TRACE_ID, maintain_order=True).first().select(s.TRACE_ID, *keys, CRITICAL_TIME, SHARE, TRACE_DURATION)
+    analysis, keys = _analyze_by(spans, by, where)
+    table = share_by_trace(analysis, keys)
+    return (
+        table.sort(TRACE_INDEX, CRITICAL_TIME, *keys, descending=[False, True, *([False] * len(keys))], nulls_last=True)
+        .group_by(TRACE_INDEX, maintain_order=True)
+        .first()
+        .select(s.TRACE_ID, *keys, CRITICAL_TIME, SHARE, TRACE_DURATION)
+    )
 
 
 def band_label(low: float, high: float) -> str:
     return f"p{low:g}-{high:g}"
 
 
-def _band_of_traces(durations: pl.Series, bands: Sequence[tuple[float, float]]) -> pl.Series:
-    ns = durations.dt.total_nanoseconds().cast(pl.Float64)
-    band = pl.Series("band", [None] * len(ns), dtype=pl.String)
+def band_members(durations_ns: np.ndarray, bands: Sequence[tuple[float, float]]) -> list[np.ndarray]:
+    """Trace indexes in each band: q(low) < duration <= q(high); the first band also
+    takes q(low) itself; a trace belongs to the first band that takes it."""
+    values = durations_ns.astype(np.float64)
+    taken = np.zeros(values.shape[0], np.bool_)
+    found = []
     for i, (low, high) in enumerate(bands):
-        lo_q = ns.quantile(low / 100, interpolation="linear")
-        hi_q = ns.quantile(high / 100, interpolation="linear")
-        inside = (ns <= hi_q) & ((ns > lo_q) | (pl.Series([i == 0] * len(ns)) & (ns >= lo_q)))
-        band = pl.select(pl.when(inside & band.is_null()).then(pl.lit(band_label(low, high))).otherwise(band)).to_series()
-    return band.alias("band")
+        lo_q, hi_q = np.quantile(values, [low / 100, high / 100])
+        inside = (values <= hi_q) & ((values > lo_q) | ((values >= lo_q) if i == 0 else False)) & ~taken
+        taken |= inside
+        found.append(np.flatnonzero(inside))
+    return found
 
 
 def latency_bands(
@@ -187,30 +161,25 @@ def latency_bands(
     """latency_share() computed separately for the traces of each root-latency band:
     one row per (band, group), with the band's trace count and latency range."""
     analysis, keys = _analyze_by(spans, by, where)
-    table = _per_trace(analysis, keys)
-    if analysis.traces.height == 0:
+    if analysis.n_traces == 0:
         return pl.DataFrame()
-    band_of = _band_of_traces(analysis.traces[s.DURATION], bands)
-    traces = analysis.traces.select(s.TRACE_ID, s.DURATION).with_columns(band_of)
-    table = table.join(traces.select(s.TRACE_ID, "band"), on=s.TRACE_ID)
+    shares = group_shares(analysis, keys)
     parts = []
-    for low, high in bands:
-        label = band_label(low, high)
-        members = traces.filter(pl.col("band") == label)
-        if members.height == 0:
+    for (low, high), members in zip(bands, band_members(analysis.duration_ns, bands), strict=True):
+        if members.size == 0:
             continue
-        total = int(members[s.DURATION].dt.total_nanoseconds().sum())
-        part = _aggregate(table.filter(pl.col("band") == label), keys, members.height, total)
-        parts.append(part.with_columns(
-            pl.lit(label).alias("band"),
-            pl.lit(members.height).alias("band_traces"),
-            pl.lit(members[s.DURATION].min()).alias("band_min"),
-            pl.lit(members[s.DURATION].max()).alias("band_max"),
-        ))
-    if not parts:
-        return pl.DataFrame()
-    result = pl.concat(parts)
-    return result.select("band", "band_traces", "band_min", "band_max", *keys, *[c for c in result.columns if c not in ("band", "band_traces", "band_min", "band_max", *keys)])
+        durations = analysis.duration_ns[members]
+        part = share_aggregate(analysis, keys, traces=members, shares=shares)
+        parts.append(pl.concat([
+            pl.DataFrame({
+                "band": [band_label(low, high)] * part.height,
+                "band_traces": [int(members.size)] * part.height,
+                "band_min": pl.Series([int(durations.min())] * part.height, dtype=pl.Int64).cast(s.DURATION_DTYPE),
+                "band_max": pl.Series([int(durations.max())] * part.height, dtype=pl.Int64).cast(s.DURATION_DTYPE),
+            }),
+            part,
+        ], how="horizontal"))
+    return pl.concat(parts) if parts else pl.DataFrame()
 
 
 def band_difference(bands_table: pl.DataFrame, low: str = "p0-50", high: str = "p99-100", by: By = "service") -> pl.DataFrame:
