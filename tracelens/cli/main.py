@@ -13,6 +13,7 @@ import click
 
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
+    "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",

@@ -78,7 +78,7 @@ INSTANCES: Final[tuple[Instance, ...]] = (
 SERVICES: Final = tuple(dict.fromkeys(i.service for i in INSTANCES))
 
 # --- the model's knobs (why each value: see the comment next to it) ----------------------
-BASELINE_ERROR_RATE: Final = 0.0002  # per service call: keeps the shop well inside a 99.9 % SLO
+BASELINE_ERROR_RATE: Final = 0.00005  # per service call: a calm shop stays well inside a 99.9 % SLO
 DB_TIMEOUT_S: Final = 1.5  # inventory's connect/query timeout when the database is unreachable
 CREDIT_CARD_TIMEOUT_S: Final = 2.0  # payment-service's client timeout to credit-card-api
 RETRY_BACKOFF_S: Final = 0.05  # web-frontend waits this long before retrying another pod

@@ -1,0 +1,96 @@
+"""Each chaos scenario, analysed by tracelens, points at its cause (issue 7 acceptance).
+
+One short run (minutes of simulated traffic) with three scenarios in separate windows; the
+spans are the SDK's own OTLP protobuf encoding decoded by tracelens (no network needed
+here: test_demo_run covers the gRPC path)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from tracelens import schema as s
+from tracelens.demo.offline import simulate_spans
+from tracelens.demo.report import compute_story, render, story_json
+from tracelens.demo.run import DemoRun
+from tracelens.demo.simulate import SimulationConfig
+from tracelens.demo.timeline import parse_scenarios
+
+START = datetime(2026, 2, 3, 9, 0, tzinfo=timezone.utc)
+SCENARIOS = "db-slowdown@3m+4m,kill-pod@9m+6m,canary@16m+6m"
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory):
+    duration = 22 * 60.0
+    config = SimulationConfig(duration, START, rps=1.0, seed=21, scenarios=parse_scenarios(SCENARIOS, duration))
+    spans, result = simulate_spans(config)
+    run = DemoRun(tmp_path_factory.mktemp("demo"), config, result)
+    return compute_story(run, spans)
+
+
+def _finding(story, name):
+    return next(f for f in story.chaos if f.window.name == name)
+
+
+def test_db_slowdown_points_at_the_database_edge(story):
+    f = _finding(story, "db-slowdown")
+    assert f.top_edge()[:2] == ("inventory-service", "postgresql/inventory")
+    assert f.during.edges.row(0, named=True)["target"] == "postgresql/inventory"
+    assert f.during.edges["critical_path_share"][0] > 0.8 > 0.2 > f.edge_share(f.before, "inventory-service", "postgresql/inventory")
+    assert f.during.p95_ms > 2000 > 500 > f.before.p95_ms
+    # the slowest traces are all from the window, and their bottleneck is a database query
+    slowest = story.slowest
+    assert (slowest["bottleneck"].str.contains("inventory.stock")).all()
+    assert slowest[s.START].min() >= START + timedelta(minutes=3)
+
+
+def test_kill_pod_points_at_payment_errors_and_pages(story):
+    f = _finding(story, "kill-pod")
+    assert f.during.error_rate > 0.05 > 0.005 > f.before.error_rate
+    assert f.top_error_edge()[:2] == ("web-frontend", "payment-service")
+    pages = story.slos.history.filter(
+        (pl.col("slo") == "shop-availability") & (pl.col("severity") == "page") & (pl.col("event") == "fire")
+    )
+    assert pages.height
+    fired = pages["time"][0]
+    assert START + timedelta(minutes=9) < fired <= START + timedelta(minutes=15)
+
+
+def test_canary_window_slows_the_payment_edge(story):
+    f = _finding(story, "canary")
+    assert f.top_edge()[:2] == ("web-frontend", "payment-service")
+    assert f.during.p95_ms > f.before.p95_ms
+
+
+def test_breaker_opens_during_kill_pod(story):
+    assert story.breaker_counts.get("open", 0) > 0
+    for episode in story.breaker_episodes:
+        assert START + timedelta(minutes=9) <= episode.opened <= START + timedelta(minutes=16)
+
+
+def test_every_section_renders_and_json_is_serialisable(story):
+    import json
+
+    from rich.console import Console
+
+    console = Console(width=140, record=True, color_system=None)
+    for part in render(story):
+        console.print(part)
+    text = console.export_text()
+    for heading in ("slowest traces", "Critical-path attribution", "SLOs", "dependency graph", "circuit breaker"):
+        assert heading in text
+    assert "dig further: tracelens show" in text
+    payload = json.dumps(story_json(story), default=str)
+    assert '"scenario": "db-slowdown@3m+4m"' in payload
+
+
+def test_cli_rejects_bad_scenarios_with_usage_error():
+    from tracelens.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--scenario", "db-slow@1h"])
+    assert result.exit_code == 2
+    assert "unknown scenario 'db-slow'" in result.output
