@@ -124,6 +124,7 @@ import polars as pl
 import tracelens
 from tracelens import schema as s
 counts, dups, errors = [], 0, []
+open(os.path.join(sys.argv[1], "reader-ready"), "w").close()
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     try:
@@ -152,8 +153,12 @@ def test_a_reader_process_sees_a_consistent_store_while_a_writer_writes(tmp_path
     def write() -> None:
         for i in range(20):  # 20 appends x 10 spans, racing flushes and segment deletions
             store.append(make_spans([{"trace": f"w{i}", "span": f"w{i}-{j}", "start": j, "end": j + 1} for j in range(10)]))
-            time.sleep(0.03)
+            time.sleep(0.05)
 
+    for _ in range(600):  # the reader's imports take a while on a busy machine
+        if (tmp_path / "reader-ready").exists():
+            break
+        time.sleep(0.1)
     writer = threading.Thread(target=write)
     writer.start()
     writer.join()

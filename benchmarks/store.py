@@ -1,0 +1,348 @@
+"""Span store benchmark: WAL appends/s (group commit vs fsync-per-append), flush spans/s,
+and trace-by-id lookup on a 10 M-span store (load time, on-disk size, median lookup).
+
+    .venv/bin/python benchmarks/store.py                 # full run (10 M spans, a few minutes)
+    .venv/bin/python benchmarks/store.py --spans 1000000 # quicker
+
+Each figure is printed next to a straightforward baseline measured in the same run:
+fsync per append (no group commit) for the WAL, a plain ``write_parquet`` for the flush,
+and a scan of the whole Delta table (``pl.scan_delta(...).filter(trace_id == x)``) for
+the lookup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from tracelens import schema as s
+from tracelens.config import StoreConfig
+from tracelens.store import Store
+from tracelens.store.store import encode_frame
+from tracelens.store.table import SpanTable, to_table_frame
+
+SERVICES = [f"service-{i}" for i in range(20)]
+NAMES = ["GET /", "POST /checkout", "SELECT", "INSERT", "publish", "consume", "render", "auth"]
+ROUTES = ["/", "/checkout", "/cart", "/api/items/{id}", "/login"]
+
+
+def _hex(rng: np.random.Generator, n: int, width_bytes: int) -> pl.Series:
+    import pyarrow as pa
+
+    raw = rng.integers(0, 256, size=n * width_bytes, dtype=np.uint8).tobytes()
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width_bytes), n, [None, pa.py_buffer(raw)])
+    return pl.Series(fixed).cast(pl.Binary).bin.encode("hex")
+
+
+def synthetic_spans(n_spans: int, *, spans_per_trace: int = 10, days: int = 5, seed: int = 0,
+                    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> pl.DataFrame:
+    """A realistic contract frame built column by column (no per-span Python objects):
+    traces of ``spans_per_trace`` spans (a root and its children), 6 typed attributes per
+    span, a resource with service.name, an exception event on 10 % of spans."""
+    rng = np.random.default_rng(seed)
+    n_traces = n_spans // spans_per_trace
+    n = n_traces * spans_per_trace
+    trace_ids = _hex(rng, n_traces, 16)
+    span_ids = _hex(rng, n, 8)
+    position = np.tile(np.arange(spans_per_trace), n_traces)
+    trace_start = (start.timestamp() * 1e9 + rng.integers(0, days * 86_400 * 10**9, n_traces)).astype(np.int64)
+    offsets = np.where(position == 0, 0, rng.integers(1_000, 50_000_000, n))
+    durations = np.where(position == 0, 100_000_000, rng.integers(10_000, 40_000_000, n))
+    starts = np.repeat(trace_start, spans_per_trace) + offsets
+    status = np.where(rng.random(n) < 0.02, 2, 0)
+    kinds = np.where(position == 0, 2, 3)
+    service = pl.Series(SERVICES).gather(rng.integers(0, len(SERVICES), n))
+    name = pl.Series(NAMES).gather(rng.integers(0, len(NAMES), n))
+    route = pl.Series(ROUTES).gather(rng.integers(0, len(ROUTES), n))
+
+    frame = pl.DataFrame(
+        {
+            s.TRACE_ID: trace_ids.gather(np.repeat(np.arange(n_traces), spans_per_trace)),
+            s.SPAN_ID: span_ids,
+            "_root_idx": np.repeat(np.arange(n_traces) * spans_per_trace, spans_per_trace),
+            "_pos": position,
+            s.NAME: name,
+            "_kind": kinds,
+            s.SERVICE_NAME: service,
+            "_start": starts,
+            "_dur": durations,
+            "_status": status,
+            s.HTTP_ROUTE: route,
+            "_code": np.where(status == 2, 500, 200),
+            "_user": rng.integers(0, 100_000, n),
+        }
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("_pos") == 0).then(None).otherwise(pl.col(s.SPAN_ID).gather(pl.col("_root_idx"))).alias(s.PARENT_SPAN_ID),
+        pl.col("_start").cast(s.TIME_DTYPE).alias(s.START),
+        (pl.col("_start") + pl.col("_dur")).cast(s.TIME_DTYPE).alias(s.END),
+        pl.col("_kind").replace_strict(list(range(6)), list(s.SPAN_KINDS), return_dtype=s.KindEnum).alias(s.KIND),
+        pl.col("_status").replace_strict([0, 2], ["unset", "error"], return_dtype=s.StatusEnum).alias(s.STATUS_CODE),
+        pl.when(pl.col("_status") == 2).then(pl.lit("boom")).otherwise(pl.lit("")).alias(s.STATUS_MESSAGE),
+        pl.col("_code").alias(s.HTTP_RESPONSE_STATUS_CODE),
+        pl.lit("GET").alias(s.HTTP_REQUEST_METHOD),
+        pl.lit("1.4.2").alias(s.SERVICE_VERSION),
+        pl.lit("prod").alias(s.DEPLOYMENT_ENVIRONMENT),
+        pl.lit(1).alias(s.FLAGS),
+        pl.lit("bench").alias(s.SCOPE_NAME),
+        pl.lit([], dtype=pl.List(s.LINK_DTYPE)).alias(s.LINKS),
+    )
+    null_str = pl.repeat(None, n, dtype=pl.String, eager=True)
+    null_int = pl.repeat(None, n, dtype=pl.Int64, eager=True)
+    attributes = _attribute_lists(
+        n,
+        [
+            ("http.route", "string", frame[s.HTTP_ROUTE], null_int),
+            ("http.request.method", "string", pl.repeat("GET", n, eager=True), null_int),
+            ("http.response.status_code", "int", null_str, frame["_code"]),
+            ("user.id", "int", null_str, frame["_user"]),
+            ("net.transport", "string", pl.repeat("ip_tcp", n, eager=True), null_int),
+            ("thread.name", "string", pl.repeat("worker-3", n, eager=True), null_int),
+        ],
+    )
+    resource = _attribute_lists(
+        n,
+        [
+            ("service.name", "string", frame[s.SERVICE_NAME], null_int),
+            ("service.version", "string", pl.repeat("1.4.2", n, eager=True), null_int),
+            ("deployment.environment.name", "string", pl.repeat("prod", n, eager=True), null_int),
+        ],
+    )
+    frame = frame.with_columns(attributes.alias(s.ATTRIBUTES), resource.alias(s.RESOURCE_ATTRIBUTES), _events(frame))
+    return s.conform(frame).collect()
+
+
+def _attribute_lists(n: int, specs: list[tuple[str, str, pl.Series, pl.Series]]) -> pl.Series:
+    """List(typed attribute) per span from k value columns: build the n*k structs in
+    span-major order, then view them as fixed-size arrays (free) and cast to lists.
+    (``pl.concat_list`` of struct expressions is ~100x slower here.)"""
+    k = len(specs)
+    order = (np.arange(n)[:, None] + np.arange(k)[None, :] * n).ravel()  # span-major
+
+    def stacked(values: list[pl.Series]) -> pl.Series:
+        return pl.concat(values, rechunk=True).gather(order)
+
+    long = pl.DataFrame(
+        {
+            "key": stacked([pl.repeat(key, n, dtype=pl.String, eager=True) for key, _, _, _ in specs]),
+            "type": stacked([pl.repeat(kind, n, dtype=pl.String, eager=True) for _, kind, _, _ in specs]).cast(s.AttributeTypeEnum),
+            "str": stacked([v.cast(pl.String) for _, _, v, _ in specs]),
+            "int": stacked([v.cast(pl.Int64) for _, _, _, v in specs]),
+            "float": pl.repeat(None, n * k, dtype=pl.Float64, eager=True),
+            "bool": pl.repeat(None, n * k, dtype=pl.Boolean, eager=True),
+        }
+    ).select(pl.struct(pl.all()).alias("a"))["a"]
+    return long.reshape((n, k)).cast(s.ATTRIBUTES_DTYPE)
+
+
+def _events(frame: pl.DataFrame) -> pl.Series:
+    """An exception event on every span whose user id ends in 0 (~10 %), built from offsets."""
+    import pyarrow as pa
+
+    has = (frame["_user"] % 10 == 0).to_numpy()
+    chosen = frame.filter(pl.Series(has))
+    m = chosen.height
+    no_int = pl.repeat(None, m, dtype=pl.Int64, eager=True)
+    attrs = _attribute_lists(m, [("exception.type", "string", pl.repeat("TimeoutError", m, eager=True), no_int)])
+    values = pl.DataFrame(
+        {"time": (chosen["_start"] + 1000).cast(s.TIME_DTYPE), "name": pl.repeat("exception", m, eager=True), "attributes": attrs}
+    ).select(pl.struct(pl.all()).alias("e"))["e"]
+    offsets = np.concatenate([[0], np.cumsum(has)]).astype(np.int32)
+    events = pl.Series(s.EVENTS, pa.ListArray.from_arrays(pa.array(offsets), values.to_arrow()))
+    return events.cast(pl.List(s.EVENT_DTYPE))
+
+
+def bench_encode(frame: pl.DataFrame) -> None:
+    for compression in ("uncompressed", "lz4"):
+        t0 = time.perf_counter()
+        total = 0
+        for _ in range(50):
+            buffer = io.BytesIO()
+            frame.write_ipc(buffer, compression=compression)  # type: ignore[arg-type]
+            total += len(buffer.getvalue())
+        elapsed = time.perf_counter() - t0
+        print(f"  IPC encode {compression:>12}: {50 * frame.height / elapsed:>12,.0f} spans/s, {total / 50 / frame.height:,.0f} B/span")
+
+
+def bench_appends(frame: pl.DataFrame, threads: int, seconds: float) -> None:
+    """Appends/s through Store.append (IPC encode + WAL group commit + fsync)."""
+    directory = Path(tempfile.mkdtemp(prefix="tl-bench-wal-"))
+    try:
+        with Store.open(directory, StoreConfig(path=directory, flush_batch_bytes=1 << 40)) as store:
+            stop = time.monotonic() + seconds
+            counts = [0] * threads
+
+            def worker(i: int) -> None:
+                while time.monotonic() < stop:
+                    store.append(frame)
+                    counts[i] += 1
+
+            t0 = time.perf_counter()
+            pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            elapsed = time.perf_counter() - t0
+            stats = store.stats()
+            appends = sum(counts)
+            print(
+                f"  Store.append, {threads:>2} thread(s): {appends / elapsed:>8,.0f} appends/s = "
+                f"{appends * frame.height / elapsed:>10,.0f} spans/s; {stats['wal_commits']} fsyncs for {appends} appends"
+            )
+            store._queue.clear()  # don't time the final flush here
+            store._backlog_bytes = 0
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def bench_fsync_per_append_baseline(frame: pl.DataFrame, threads: int, seconds: float) -> None:
+    """Baseline: each append writes and fsyncs on its own (a lock around write+fsync)."""
+    directory = Path(tempfile.mkdtemp(prefix="tl-bench-naive-"))
+    lock = threading.Lock()
+    fd = os.open(directory / "naive.wal", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        stop = time.monotonic() + seconds
+        counts = [0] * threads
+
+        def worker(i: int) -> None:
+            while time.monotonic() < stop:
+                payload = encode_frame(frame)
+                with lock:
+                    os.write(fd, payload)
+                    os.fdatasync(fd)
+                counts[i] += 1
+
+        t0 = time.perf_counter()
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        appends = sum(counts)
+        print(f"  baseline fsync-per-append, {threads:>2} thread(s): {appends / elapsed:>8,.0f} appends/s = "
+              f"{appends * frame.height / elapsed:>10,.0f} spans/s")
+    finally:
+        os.close(fd)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def bench_flush(frames: list[pl.DataFrame]) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="tl-bench-flush-"))
+    try:
+        config = StoreConfig(path=directory, flush_batch_bytes=1 << 40)
+        with Store.open(directory, config) as store:
+            for frame in frames:
+                store.append(frame)
+            spans = sum(f.height for f in frames)
+            t0 = time.perf_counter()
+            store.flush()
+            elapsed = time.perf_counter() - t0
+            print(f"  Store.flush of {spans:,} spans ({len(frames)} WAL records, one commit): {spans / elapsed:>10,.0f} spans/s")
+        whole = pl.concat(frames)
+        t0 = time.perf_counter()
+        whole.write_parquet(directory / "baseline.parquet")
+        elapsed = time.perf_counter() - t0
+        print(f"  baseline polars write_parquet of the same spans:               {spans / elapsed:>10,.0f} spans/s")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def disk_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def bench_lookup(n_spans: int, batch: int, keep: Path | None) -> None:
+    directory = keep or Path(tempfile.mkdtemp(prefix="tl-bench-10m-"))
+    try:
+        table = SpanTable(directory / "table")
+        sample: list[str] = []
+        t0 = time.perf_counter()
+        gen_seconds = 0.0
+        for i, offset in enumerate(range(0, n_spans, batch)):
+            g0 = time.perf_counter()
+            frame = synthetic_spans(min(batch, n_spans - offset), seed=1000 + i)
+            gen_seconds += time.perf_counter() - g0
+            sample.extend(frame[s.TRACE_ID].gather(np.linspace(0, frame.height - 1, 20).astype(int)).to_list())
+            table.write_rows(to_table_frame(frame))
+        load = time.perf_counter() - t0 - gen_seconds
+        print(f"  loaded {n_spans:,} spans in {load:.1f} s ({n_spans / load:,.0f} spans/s; generation {gen_seconds:.1f} s not counted)")
+        print(f"  on disk before compaction: {disk_bytes(directory) / 1e6:,.0f} MB, {table.stats()['table_files']} files")
+        store = Store.open(directory, read_only=True)
+        lookup_median(store, sample, "before compaction")
+        t0 = time.perf_counter()
+        writer = Store.open(directory)
+        report = writer.compact()
+        writer.close()
+        print(f"  compact (z-order by trace_id) {report['zordered_days']}: {time.perf_counter() - t0:.1f} s")
+        with Store.open(directory) as writer:  # vacuum what compaction replaced, to size the table
+            writer._table.refresh().vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        print(f"  on disk after compaction: {disk_bytes(directory) / 1e6:,.0f} MB, {table.stats()['table_files']} files")
+        store = Store.open(directory, read_only=True)
+        lookup_median(store, sample, "after compaction")
+        lookup_baseline(directory, sample[:5])
+    finally:
+        if keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def lookup_median(store: Store, sample: list[str], label: str) -> None:
+    rng = np.random.default_rng(7)
+    ids = list(rng.choice(sample, size=min(60, len(sample)), replace=False))
+    store.trace(ids[0])  # warm the snapshot (first open of the Delta log)
+    times = []
+    for trace_id in ids:
+        t0 = time.perf_counter()
+        frame = store.trace(trace_id)
+        times.append(time.perf_counter() - t0)
+        assert frame.height == 10, frame.height
+    print(f"  store.trace() {label}: median {statistics.median(times) * 1000:.1f} ms, "
+          f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:.1f} ms over {len(times)} lookups")
+
+
+def lookup_baseline(directory: Path, ids: list[str]) -> None:
+    times = []
+    for trace_id in ids:
+        t0 = time.perf_counter()
+        pl.scan_delta(str(directory / "table")).filter(pl.col(s.TRACE_ID) == trace_id).collect()
+        times.append(time.perf_counter() - t0)
+    print(f"  baseline pl.scan_delta(...).filter(trace_id == x): median {statistics.median(times) * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=10_000_000, help="size of the lookup store")
+    parser.add_argument("--batch", type=int, default=1_000_000, help="spans per bulk write")
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each append run")
+    parser.add_argument("--keep", type=Path, default=None, help="build the lookup store here and keep it")
+    parser.add_argument("--skip-lookup", action="store_true")
+    args = parser.parse_args()
+    print(f"tracelens store benchmark on {os.cpu_count()} CPU(s)")
+    request = synthetic_spans(512, seed=1)
+    print(f"request frame: {request.height} spans, {len(encode_frame(request)):,} bytes as Arrow IPC")
+    bench_encode(request)
+    print("WAL appends (fsync on):")
+    for threads in (1, 8):
+        bench_appends(request, threads, args.seconds)
+        bench_fsync_per_append_baseline(request, threads, args.seconds)
+    print("flush WAL -> Delta table:")
+    bench_flush([synthetic_spans(512, seed=100 + i) for i in range(600)])
+    if not args.skip_lookup:
+        print(f"trace lookup on a {args.spans:,}-span store:")
+        bench_lookup(args.spans, args.batch, args.keep)
+
+
+if __name__ == "__main__":
+    main()
