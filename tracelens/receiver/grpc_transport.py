@@ -148,13 +148,18 @@ class GrpcTransport:
         refusal = self._pipeline.overloaded(peer)
         if refusal is not None:
             context.abort_with_status(abort_status(refusal))
-        body = next(requests, None)
+        try:
+            body = next(requests, None)
+        except grpc.RpcError:
+            body = None
         if body is None:
-            # grpc core already answered (RESOURCE_EXHAUSTED past the size limit, G2).
-            self._pipeline.refuse(
-                Reason.TOO_LARGE, f"request over {self._config.max_request_bytes} bytes after decompression", peer
-            )
-            return b""
+            # No message: grpc core already answered RESOURCE_EXHAUSTED because it is over
+            # the limit after decompression (G2); depending on timing the iterator ends or
+            # raises. (A client cancelling mid-upload looks the same from here; it is rare
+            # enough to be counted alike, and the detail says so.)
+            detail = f"over {self._config.max_request_bytes} bytes after decompression (or cancelled mid-upload)"
+            self._pipeline.refuse(Reason.TOO_LARGE, detail, peer)
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, detail)
         self._pipeline.counters.request(TRANSPORT, len(body))
         try:
             outcome = self._pipeline.export(body, Encoding.PROTOBUF, metadata, peer)
