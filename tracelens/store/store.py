@@ -438,9 +438,10 @@ class Store:
         if pending:
             parts.append(pl.concat(pending, how="vertical", rechunk=False).lazy().filter(window.row_filter()))
         combined = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-        # keep="first" + maintain_order: polars 2.1's lazy keep="any" unordered unique is
-        # pathological on the nested columns (27 s instead of 0.7 s for 37k demo spans)
-        return combined.unique([s.TRACE_ID, s.SPAN_ID], keep="first", maintain_order=True)
+        # a first-occurrence mask over the two key columns, then one filter: polars 2.1's
+        # lazy unique() is slow on the nested columns (keep="any": 27 s instead of 0.7 s
+        # for 37k demo spans; keep="first" ordered: 1.5x slower than this mask)
+        return combined.filter(pl.struct(s.TRACE_ID, s.SPAN_ID).is_first_distinct())
 
     def trace(self, trace_id: str) -> pl.DataFrame:
         """Every span of one trace, ordered by start; TraceNotFoundError if none."""
