@@ -6,14 +6,16 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from tracelens import schema as s
 from tracelens.analysis.critical_path import critical_path_reference
+from tracelens.analysis.owners import owning_entries
 from tracelens.analysis.service_graph import service_graph
 from tracelens.model.tree import trees
-from tracelens.testing import make_spans, make_trace
+from tracelens.testing import make_spans, make_trace, span_id_for
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "topology_traces.json"
 
@@ -70,7 +72,7 @@ def nx_self_loops(g):
 
 
 def test_self_loops_only_when_asked(topology):
-    looped = service_graph(topology, self_loops=True, critical_path=False)
+    looped = service_graph(topology, self_loops=True)
     edge = looped.graph.edges["cart", "cart"]
     assert edge["calls"] == 2 and edge["connection_type"] == "direct"
     assert set(looped.graph.edges()) == set(EXPECTED_EDGES) | {("cart", "cart")}
@@ -94,7 +96,8 @@ def test_node_red_stats(graph):
 
 def test_critical_path_time_per_edge_is_exclusive(graph):
     per_trace = graph.trace_edges()
-    checkout = per_trace.filter(pl.col("trace_id") == graph.calls.filter(pl.col("target") == "cart")["trace_id"][0])
+    first_checkout = graph.trace_ids[graph.calls.filter(pl.col("target") == "cart")["trace"][0]]
+    checkout = per_trace.filter(pl.col("trace_id") == first_checkout)
     got = {(r["source"], r["target"]): r["critical_path_ms"] for r in checkout.iter_rows(named=True)}
     # frontend 0..1000 waits on cart 60..300 (redis 100..150 inside; cart's self call stays cart's)
     assert got[("frontend", "cart")] == 240 - 50
@@ -129,16 +132,16 @@ def test_accuracy_report_counts_what_cannot_be_paired():
 
 
 def test_cohort_restricts_to_whole_matching_traces(topology):
-    errors_only = service_graph(topology, where="status = error", critical_path=False)
+    errors_only = service_graph(topology, where="status = error")
     assert errors_only.graph.edges["frontend", "payments"]["calls"] == 1
     assert errors_only.graph.edges["frontend", "cart"]["calls"] == 1  # whole traces, not just error spans
     assert "fulfillment" not in errors_only.graph  # the linked consumer trace has no error
-    by_expr = service_graph(topology, where=pl.col(s.SERVICE_NAME) == "fulfillment", critical_path=False)
+    by_expr = service_graph(topology, where=pl.col(s.SERVICE_NAME) == "fulfillment")
     assert set(by_expr.graph.edges()) == {("fulfillment", "postgresql/fulfillment")}
 
 
 def test_lazy_input_and_empty_input(topology):
-    assert set(service_graph(topology.lazy(), critical_path=False).graph.edges()) == set(EXPECTED_EDGES)
+    assert set(service_graph(topology.lazy()).graph.edges()) == set(EXPECTED_EDGES)
     empty = service_graph(s.empty_frame())
     assert empty.graph.number_of_nodes() == 0 and empty.edges.height == 0
 
@@ -214,10 +217,40 @@ def test_edge_critical_path_adds_up_to_time_outside_the_root_service(seed):
     spans = _random_system(random.Random(seed), traces=25)
     g = service_graph(spans)
     non_user = (
-        g.calls.filter(pl.col("source") != "user").group_by("trace_id").agg(pl.col("critical_path_ns").sum())
+        g.calls.filter(pl.col("source") != "user").group_by("trace").agg(pl.col("critical_path_ns").sum())
     )
-    got = dict(zip(non_user["trace_id"], non_user["critical_path_ns"], strict=True))
+    got = dict(zip(g.trace_ids.gather(non_user["trace"]), non_user["critical_path_ns"], strict=True))
     expected = _outside_root_reference(spans)
     assert {t: got.get(t, 0) for t in expected} == expected
     # with the user edge, the edges carry each trace's whole critical path (1000 ms)
     assert g.calls["critical_path_ns"].sum() == 25 * 1000 * 10**6
+
+
+def test_ids_outside_the_contract_and_duplicates_still_pair():
+    frame = make_trace(
+        [
+            {"span": "r", "service": "web", "kind": "server", "end": 100},
+            {"span": "c", "parent": "r", "service": "web", "kind": "client", "start": 10, "end": 90},
+            {"span": "d", "parent": "c", "service": "api", "kind": "server", "start": 20, "end": 80},
+        ]
+    )
+    short = {span_id_for(label): label for label in ("r", "c", "d")}
+    odd = frame.with_columns(
+        pl.col(s.SPAN_ID).replace_strict(short), pl.col(s.PARENT_SPAN_ID).replace_strict(short, default=None)
+    )
+    doubled = pl.concat([odd, odd.filter(pl.col(s.SPAN_ID) == "d")])  # a span delivered twice
+    g = service_graph(doubled)
+    assert g.graph.edges["web", "api"]["calls"] == 1
+    assert g.accuracy.duplicate_span_ids == 1
+    assert g.graph.edges["web", "api"]["critical_path_ms"] == 60
+
+
+def test_owning_entries_walks_deep_chains_and_survives_loops():
+    n = 50_000
+    parent = np.arange(-1, n - 1, dtype=np.int64)  # a chain: row i's parent is i-1
+    entry = np.zeros(n, dtype=np.bool_)
+    entry[[0, 30_000]] = True
+    owner = owning_entries(parent, entry)
+    assert owner[29_999] == 0 and owner[30_000] == 30_000 and owner[-1] == 30_000
+    loop = owning_entries(np.array([1, 2, 0, 0], dtype=np.int64), np.zeros(4, dtype=np.bool_))
+    assert loop.tolist() == [-1, -1, -1, -1]

@@ -54,7 +54,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analysis.span_index import SpanIndex, hex_to_u64, owning_entries, span_index, span_keys
+from tracelens.analysis.owners import owning_entries
 
 # connection types
 DIRECT: Final = "direct"
@@ -104,7 +104,7 @@ GRAPH_COLUMNS: Final = (
 
 #: columns of ``ServiceGraph.calls``: one row per call
 CALL_COLUMNS: Final = (
-    "trace_id", "source", "target", "connection_type", "target_kind", "start",
+    "trace", "source", "target", "connection_type", "target_kind", "start",
     "client_ns", "server_ns", "gap_ns", "error", "entry_row", "critical_path_ns",
 )
 
@@ -181,13 +181,25 @@ class ServiceGraph:
     accuracy: GraphAccuracy
     critical_path_ns: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    trace_first_row: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
+    trace_id_column: pl.Series = field(default_factory=lambda: pl.Series(s.TRACE_ID, [], pl.String), repr=False)
+
+    @property
+    def trace_ids(self) -> pl.Series:
+        """trace_id of each trace index (the ``trace`` column of ``calls``)."""
+        return self.trace_id_column.gather(self.trace_first_row)
 
     def trace_edges(self) -> pl.DataFrame:
         """Per trace and edge: calls and critical-path time (ms), the edges each trace walks."""
-        return (
-            self.calls.group_by("trace_id", "source", "target", maintain_order=True)
+        per_trace = (
+            self.calls.group_by("trace", "source", "target")
             .agg(pl.len().cast(pl.Int64).alias("calls"), (pl.col("critical_path_ns").sum() / _NS_PER_MS).alias("critical_path_ms"))
-            .sort("trace_id", "critical_path_ms", descending=[False, True])
+        )
+        ids = self.trace_ids
+        return (
+            per_trace.with_columns(ids.gather(per_trace["trace"]).alias(s.TRACE_ID))
+            .select(s.TRACE_ID, "source", "target", "calls", "critical_path_ms")
+            .sort([s.TRACE_ID, "critical_path_ms", "source", "target"], descending=[False, True, False, False])
         )
 
     def _repr_html_(self) -> str:
@@ -221,58 +233,90 @@ class _Spans:
     """The graph's view of the span rows as numpy arrays (index = row)."""
 
     frame: pl.DataFrame
-    index: SpanIndex
-    parent: npt.NDArray[np.int64]
-    kind: npt.NDArray[np.int8]
+    parent: npt.NDArray[np.int64]  # parent row, -1 for roots, orphans, cut loops, duplicates
+    has_parent_id: npt.NDArray[np.bool_]  # the span names a parent (found or not)
+    trace: npt.NDArray[np.int64]  # dense trace index, order of first appearance
+    trace_first_row: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int8]  # -1 for duplicate rows: they take part in nothing
     service: npt.NDArray[np.int64]  # code into service_names
     service_names: pl.Series
     start: npt.NDArray[np.int64]
     duration: npt.NDArray[np.int64]
     error: npt.NDArray[np.bool_]
+    critical: npt.NDArray[np.int64]  # critical-path ns of the row
+    orphans: int
+    duplicates: int
 
 
 def _codes(column: pl.Series) -> tuple[npt.NDArray[np.int64], pl.Series]:
-    """Dense codes (0..k-1, in sorted order of the values) and the sorted distinct values."""
+    """Dense codes (0..k-1, in sorted order of the values) and the sorted distinct values
+    (hash-based: a handful of service names over millions of rows)."""
     filled = column.fill_null(s.UNKNOWN_SERVICE)
-    codes = (filled.rank("dense").cast(pl.Int64) - 1).to_numpy()
-    return codes, filled.unique().sort()
+    names = filled.unique().sort()
+    codes = filled.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).to_numpy()
+    return codes, names
 
 
-def _span_arrays(frame: pl.DataFrame, extra_trace_ids: pl.Series) -> tuple[_Spans, npt.NDArray[np.uint64]]:
-    keys, extra = span_keys(frame, extra_trace_ids=extra_trace_ids)
-    index = span_index(keys)
+def _span_arrays(frame: pl.DataFrame) -> _Spans:
+    """One pass of the bulk trace kernels (tracelens.analysis.columnar) gives, per span,
+    its parent (ids parsed from the Arrow buffers, duplicates dropped, loops cut, exactly
+    as the critical path sees the tree) and its critical-path time; both are mapped back
+    from the kernels' trace-grouped positions to rows."""
+    from tracelens.analysis._kernels import C_DUPLICATES, C_ORPHANS, DUPLICATE
+    from tracelens.analysis.columnar import analyze
+
+    analysis = analyze(frame)
+    order = analysis.order
+    n = frame.height
+    parent = np.full(n, -1, dtype=np.int64)
+    found = analysis.parent >= 0
+    parent[order[found]] = order[analysis.parent[found]]
+    trace = np.empty(n, dtype=np.int64)
+    trace[order] = np.repeat(np.arange(analysis.n_traces, dtype=np.int64), np.diff(analysis.offsets))
+    critical = np.empty(n, dtype=np.int64)
+    critical[order] = analysis.critical_ns
+    duplicate = np.zeros(n, dtype=np.bool_)
+    duplicate[order[analysis.status == DUPLICATE]] = True
+    kind = frame[s.KIND].to_physical().cast(pl.Int8).to_numpy().copy()
+    kind[duplicate] = -1
+    critical[duplicate] = 0
     service, names = _codes(frame[s.SERVICE_NAME])
     start = frame[s.START].dt.epoch("ns").to_numpy()
     end = frame[s.END].dt.epoch("ns").to_numpy()
-    arrays = _Spans(
+    return _Spans(
         frame=frame,
-        index=index,
-        parent=index.parent_rows(),
-        kind=frame[s.KIND].to_physical().cast(pl.Int8).to_numpy(),
+        parent=parent,
+        has_parent_id=frame[s.PARENT_SPAN_ID].is_not_null().to_numpy(),
+        trace=trace,
+        trace_first_row=order[analysis.offsets[:-1]],
+        kind=kind,
         service=service,
         service_names=names,
         start=start,
         duration=end - start,
         error=(frame[s.STATUS_CODE].to_physical().cast(pl.Int8) == _ERROR_CODE).to_numpy(),
+        critical=critical,
+        orphans=int(analysis.counts[:, C_ORPHANS].sum()),
+        duplicates=int(analysis.counts[:, C_DUPLICATES].sum()),
     )
-    return arrays, extra
 
 
-def _link_pairs(frame: pl.DataFrame) -> pl.DataFrame:
-    """(consumer row, linked trace_id, linked span_id) for CONSUMER spans with links."""
-    return (
-        frame.lazy()
-        .with_row_index("row")
-        .filter((pl.col(s.KIND) == "consumer") & (pl.col(s.LINKS).list.len() > 0))
-        .select(pl.col("row").cast(pl.Int64), pl.col(s.LINKS))
+def _linked_producers(frame: pl.DataFrame) -> pl.DataFrame:
+    """(consumer row, producer row) for CONSUMER spans linked to a PRODUCER span in the
+    data (any trace). A join of the few consumers with links against the producers."""
+    rows = frame.lazy().with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    links = (
+        rows.filter((pl.col(s.KIND) == "consumer") & (pl.col(s.LINKS).list.len() > 0))
+        .select(pl.col("row").alias("consumer"), pl.col(s.LINKS))
         .explode(s.LINKS)
         .select(
-            "row",
-            pl.col(s.LINKS).struct.field("trace_id").alias("link_trace"),
-            pl.col(s.LINKS).struct.field("span_id").alias("link_span"),
+            "consumer",
+            pl.col(s.LINKS).struct.field("trace_id").alias(s.TRACE_ID),
+            pl.col(s.LINKS).struct.field("span_id").alias(s.SPAN_ID),
         )
-        .collect()
     )
+    producers = rows.filter(pl.col(s.KIND) == "producer").select(s.TRACE_ID, s.SPAN_ID, pl.col("row").alias("producer"))
+    return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner").select("consumer", "producer").unique(maintain_order=True).collect()
 
 
 def _peer_names(frame: pl.DataFrame, rows: npt.NDArray[np.int64]) -> pl.DataFrame:
@@ -284,7 +328,7 @@ def _peer_names(frame: pl.DataFrame, rows: npt.NDArray[np.int64]) -> pl.DataFram
         .otherwise(pl.col(s.DB_SYSTEM_NAME))
     )
     is_db = pl.col(s.DB_SYSTEM_NAME).is_not_null()
-    return frame[rows].select(
+    return frame.select(s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS, s.DB_SYSTEM_NAME, s.DB_NAMESPACE)[rows].select(
         pl.when(is_db)
         .then(pl.coalesce(pl.col(s.PEER_SERVICE), db_name))
         .otherwise(pl.coalesce(s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS))
@@ -346,7 +390,7 @@ def _calls(
 
     return pl.DataFrame(
         {
-            "trace_id": sp.frame[s.TRACE_ID].gather(trace_row),
+            "trace": pl.Series(sp.trace[trace_row], dtype=pl.Int64),
             "source": source,
             "target": target.alias("target"),
             "connection_type": column(connection_type, "connection_type"),
@@ -368,7 +412,7 @@ class _Resolved:
     accuracy: dict[str, int]
 
 
-def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.uint64], self_loops: bool) -> _Resolved:
+def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
     n = sp.parent.size
     has_parent = sp.parent >= 0
     safe_parent = np.where(has_parent, sp.parent, 0)
@@ -384,17 +428,8 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
     has_callee = np.zeros(n, dtype=np.bool_)
     has_callee[sp.parent[crossing]] = True
 
-    # consumers linked to producers (possibly in other traces)
-    link_rows = sp.index.rows(link_trace_keys, links.select(hex_to_u64(pl.col("link_span"))).to_series().to_numpy())
-    consumer_rows = links["row"].to_numpy()
-    linked = link_rows >= 0
-    linked[linked] &= kind[link_rows[linked]] == _PRODUCER
-    linked[linked] &= sp.parent[consumer_rows[linked]] != link_rows[linked]  # already a child pair
-    pairs = (
-        pl.DataFrame({"consumer": consumer_rows[linked], "producer": link_rows[linked]}).unique(maintain_order=True)
-        if linked.any()
-        else pl.DataFrame({"consumer": [], "producer": []}, schema={"consumer": pl.Int64, "producer": pl.Int64})
-    )
+    # consumers linked to producers (possibly in other traces), not already a child pair
+    pairs = links.filter(pl.Series(sp.parent[links["consumer"].to_numpy()] != links["producer"].to_numpy()))
     link_consumer = pairs["consumer"].to_numpy().astype(np.int64)
     link_producer = pairs["producer"].to_numpy().astype(np.int64)
     has_callee[link_producer] = True
@@ -465,7 +500,7 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
 
     # PRODUCER spans nobody consumed: calls to their queue
     lonely = np.flatnonzero((kind == _PRODUCER) & ~has_callee)
-    queue_names = sp.frame[lonely].select(
+    queue_names = sp.frame.select(s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM)[lonely].select(
         pl.coalesce(s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM).alias("target")
     )["target"]
     queue_named = queue_names.is_not_null().to_numpy()
@@ -486,7 +521,7 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
     )
 
     # the user in front of root SERVER spans (roots, not orphans)
-    roots = np.flatnonzero((sp.index.keys.parent == 0) & (kind == _SERVER))
+    roots = np.flatnonzero(~sp.has_parent_id & (kind == _SERVER))
     is_entry[roots] = True
     frames.append(
         _calls(
@@ -503,28 +538,27 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
     )
 
     calls = pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) else frames[0]
-    orphans = (sp.index.keys.parent != 0) & ~has_parent
-    service_missing = sp.frame.select(
-        (pl.col(s.SERVICE_NAME).is_null() | (pl.col(s.SERVICE_NAME) == "") | pl.col(s.SERVICE_NAME).str.starts_with(s.UNKNOWN_SERVICE)).sum()
-    ).item()
+    names = sp.service_names
+    missing_names = ((names == "") | names.str.starts_with(s.UNKNOWN_SERVICE)).to_numpy()
+    service_missing = int(missing_names[sp.service].sum()) if n else 0
     consumers = kind == _CONSUMER
     accuracy = {
         "spans": n,
-        "traces": int(np.unique(sp.index.keys.trace).size) if n else 0,
+        "traces": int(sp.trace_first_row.size),
         "client_spans": int((kind == _CLIENT).sum()),
         "client_without_server": int(virtual_rows.size),
         "client_without_peer": int((~named).sum()),
         "server_spans": int((kind == _SERVER).sum()),
-        "server_without_client": int(((kind == _SERVER) & (sp.index.keys.parent != 0) & ~client_server).sum()),
+        "server_without_client": int(((kind == _SERVER) & sp.has_parent_id & ~client_server).sum()),
         "producer_spans": int((kind == _PRODUCER).sum()),
         "producer_without_consumer": int(lonely.size),
         "consumer_spans": int(consumers.sum()),
         "consumer_without_producer": int((consumers & ~producer_consumer & ~consumer_linked).sum()),
         "cross_service_without_kinds": int((crossing & ~client_server & ~producer_consumer).sum()),
         "spans_without_kind": int((kind == _UNSPECIFIED).sum()),
-        "spans_without_service": int(service_missing or 0),
-        "orphans": int(orphans.sum()),
-        "duplicate_span_ids": sp.index.duplicates,
+        "spans_without_service": service_missing,
+        "orphans": sp.orphans,
+        "duplicate_span_ids": sp.duplicates,
         "self_calls": int((crossing & same_service).sum() + (link_same.sum() if link_same.size else 0) + peer_self.sum()),
     }
     return _Resolved(calls=calls, is_entry=is_entry, accuracy=accuracy)
@@ -533,20 +567,9 @@ def _resolve(sp: _Spans, links: pl.DataFrame, link_trace_keys: npt.NDArray[np.ui
 # --- critical path -----------------------------------------------------------------------
 
 
-def critical_time_per_row(frame: pl.DataFrame) -> npt.NDArray[np.int64]:
-    """Critical-path ns of every row of ``frame`` (0 off the path and for duplicate rows):
-    the sections of :func:`tracelens.analysis.critical_path.critical_path`, summed per span
-    by the same kernel pass and already in row order, so no (trace_id, span_id) lookup."""
-    from tracelens.analysis.columnar import CRITICAL_TIME, analyze
-
-    critical = analyze(frame).spans[CRITICAL_TIME].dt.total_nanoseconds().fill_null(0)
-    return critical.to_numpy().astype(np.int64, copy=False)
-
-
-def _attribute_critical_path(
-    sp: _Spans, is_entry: npt.NDArray[np.bool_], critical: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.float64], pl.DataFrame]:
+def _attribute_critical_path(sp: _Spans, is_entry: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], pl.DataFrame]:
     """Critical-path ns owned by each entry row, and ns owned by no entry per service."""
+    critical = sp.critical
     owner = owning_entries(sp.parent, is_entry)
     on_path = critical > 0
     owned = on_path & (owner >= 0)
@@ -583,7 +606,7 @@ def _edge_frame(calls: pl.DataFrame, total_cp_ns: int) -> pl.DataFrame:
             pl.col("connection_type").mode().sort().first().alias("connection_type"),
             pl.len().cast(pl.Int64).alias("calls"),
             pl.col("error").sum().cast(pl.Int64).alias("errors"),
-            pl.col("trace_id").n_unique().cast(pl.Int64).alias("traces"),
+            pl.col("trace").n_unique().cast(pl.Int64).alias("traces"),
             *_percentiles("client_ns", "client"),
             *_percentiles("server_ns", "server"),
             (pl.col("gap_ns").quantile(0.5, "nearest") / _NS_PER_MS).alias("gap_p50_ms"),
@@ -685,32 +708,24 @@ def service_graph(
     *,
     where: str | pl.Expr | None = None,
     self_loops: bool = False,
-    critical_path: bool = True,
 ) -> ServiceGraph:
     """The service dependency graph of ``spans`` (span contract, whole traces).
 
     ``where`` restricts it to the traces with at least one span matching a filter
     expression (text or polars Expr), e.g. ``"duration > 2s and kind = server"``, to see the
-    graph those traces walk. ``self_loops`` draws same-service calls. ``critical_path=False``
-    skips the critical-path attribution (its columns are then 0).
+    graph those traces walk. ``self_loops`` draws same-service calls.
     """
     lf = cohort(spans, where)
     schema_names = lf.collect_schema().names()
     frame = lf.select([c for c in GRAPH_COLUMNS if c in schema_names]).collect()
     frame = s.conform(frame).select(GRAPH_COLUMNS).collect() if frame.columns != list(GRAPH_COLUMNS) else frame
-    links = _link_pairs(frame)
-    sp, link_keys = _span_arrays(frame, links["link_trace"])
-    resolved = _resolve(sp, links, link_keys, self_loops)
+    sp = _span_arrays(frame)
+    resolved = _resolve(sp, _linked_producers(frame), self_loops)
     calls = resolved.calls
-    if critical_path and frame.height:
-        by_entry, unowned = _attribute_critical_path(sp, resolved.is_entry, critical_time_per_row(frame))
-        entry = calls["entry_row"].to_numpy()
-        owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0.0)
-        total_cp = int(round(float(by_entry.sum()) + float(unowned["ns"].sum() or 0)))
-    else:
-        owned = np.zeros(calls.height)
-        unowned = pl.DataFrame(schema={"node": pl.String, "ns": pl.Int64})
-        total_cp = 0
+    by_entry, unowned = _attribute_critical_path(sp, resolved.is_entry)
+    entry = calls["entry_row"].to_numpy()
+    owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0.0) if entry.size else np.zeros(0)
+    total_cp = int(sp.critical.sum())
     calls = calls.with_columns(pl.Series("critical_path_ns", np.rint(owned).astype(np.int64)))
     edges = _edge_frame(calls, total_cp)
     nodes = _node_frame(sp, calls, unowned, total_cp, _window_seconds(sp.start))
@@ -721,5 +736,7 @@ def service_graph(
         calls=calls,
         accuracy=GraphAccuracy(**resolved.accuracy),
         critical_path_ns=total_cp,
+        trace_first_row=sp.trace_first_row,
+        trace_id_column=frame[s.TRACE_ID],
         options={"where": where if isinstance(where, str | None) else str(where), "self_loops": self_loops},
     )
