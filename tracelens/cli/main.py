@@ -15,12 +15,14 @@ import click
 COMMANDS: dict[str, str] = {
     "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",
+    "import": "tracelens.cli.import_:import_",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
     "show": "tracelens.cli.show:show",
     "slo": "tracelens.cli.slo:slo",
     "stats": "tracelens.cli.stats:stats",
     "status": "tracelens.cli.status:status",
+    "traces": "tracelens.cli.traces:traces",
 }
 
 

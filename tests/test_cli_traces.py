@@ -1,0 +1,80 @@
+"""`tracelens traces` on a real store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from click.testing import CliRunner
+
+from tracelens.cli.main import cli
+from tracelens.store import Store
+from tracelens.testing import make_trace, trace_id_for
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _store(path):
+    with Store.open(path) as store:
+        store.append(make_trace(
+            [{"span": "r", "service": "web", "name": "GET /", "start": 0, "end": 120},
+             {"span": "c", "parent": "r", "service": "db", "name": "SELECT", "start": 10, "end": 50, "status": "error"}],
+            trace="slow", epoch=NOW - timedelta(minutes=30)))
+        store.flush()
+        store.append(make_trace(  # stays in the WAL: listed all the same
+            [{"span": "r", "service": "api", "name": "POST /pay", "start": 0, "end": 20}],
+            trace="fresh", epoch=NOW - timedelta(minutes=5)))
+        store.append(make_trace(
+            [{"span": "r", "service": "web", "name": "GET /old", "start": 0, "end": 10}],
+            trace="old", epoch=NOW - timedelta(days=3)))
+
+
+def test_traces_json_lists_every_trace_newest_first(tmp_path):
+    _store(tmp_path)
+    result = CliRunner().invoke(cli, ["traces", "--data", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["trace_id"] for r in rows] == [trace_id_for("fresh"), trace_id_for("slow"), trace_id_for("old")]
+    slow = rows[1]
+    assert slow == {
+        "trace_id": trace_id_for("slow"),
+        "root_service": "web",
+        "root_name": "GET /",
+        "start": (NOW - timedelta(minutes=30)).isoformat(),
+        "duration": 120.0,
+        "span_count": 2,
+        "error_count": 1,
+    }
+
+
+def test_traces_filters_sort_and_limit(tmp_path):
+    _store(tmp_path)
+    runner = CliRunner()
+
+    def ids(*args: str) -> list[str]:
+        result = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--json", *args])
+        assert result.exit_code == 0, result.output
+        return [r["trace_id"] for r in json.loads(result.output)]
+
+    assert ids("--since", "1h") == [trace_id_for("fresh"), trace_id_for("slow")]
+    assert ids("--service", "web") == [trace_id_for("slow"), trace_id_for("old")]
+    assert ids("--sort", "duration", "--limit", "1") == [trace_id_for("slow")]
+    assert ids("--until", "1d") == [trace_id_for("old")]
+
+
+def test_traces_table_for_people(tmp_path):
+    _store(tmp_path)
+    result = CliRunner().invoke(cli, ["traces", "--data", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "3 trace(s)" in result.output
+    assert trace_id_for("slow") in result.output and "GET /" in result.output and "120.0 ms" in result.output
+
+
+def test_traces_user_mistakes_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["traces", "--data", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no span store" in missing.output
+    _store(tmp_path)
+    bad_time = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--since", "yesterday-ish"])
+    assert bad_time.exit_code == 2 and "invalid time" in bad_time.output
+    assert "Traceback" not in bad_time.output

@@ -1,0 +1,101 @@
+"""``tracelens import FILE...``: load OTLP JSON/protobuf, Jaeger JSON and Zipkin v2 files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tracelens.cli.common import data_option, echo_json, handle_errors, json_option
+
+#: spans per WAL record: keeps records (and the memory of one encode) bounded for big files
+APPEND_CHUNK_SPANS = 50_000
+
+
+def _reasons(by_reason: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(by_reason.items()))
+
+
+def _import_file(store: Any, path: Path) -> dict[str, Any]:
+    """Decode one file and append its spans; the per-file report (never raises for data)."""
+    from tracelens.errors import DecodeError
+    from tracelens.ingest import decode_file
+
+    try:
+        result = decode_file(path)
+    except (DecodeError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return {"file": str(path), "error": reason, "spans": 0, "rejected": 0}
+    frame = result.spans
+    for offset in range(0, frame.height, APPEND_CHUNK_SPANS):
+        store.append(frame.slice(offset, APPEND_CHUNK_SPANS))
+    return {
+        "file": str(path),
+        "spans": frame.height,
+        "traces": frame["trace_id"].n_unique() if frame.height else 0,
+        "rejected": result.rejected,
+        "rejected_by_reason": dict(result.rejected_by_reason),
+        "problems": list(result.errors),
+    }
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@data_option
+@json_option
+@handle_errors
+def import_(files: tuple[Path, ...], data: Path, as_json: bool) -> None:
+    """Import trace files into the span store (created if needed): OTLP JSON, OTLP protobuf,
+    Jaeger JSON (as the Jaeger UI downloads it) and Zipkin v2 JSON, optionally gzipped;
+    the format is detected from the content. Spans with invalid ids are rejected one by one
+    (reported as warnings), the rest is stored; spans already in the store are not
+    duplicated. Exit code 1 if a file cannot be read or decoded.
+
+    \b
+    Example:
+      tracelens import traces.json jaeger-export.json --data ./tracelens-data
+      tracelens import otlp-*.pb.gz --json
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tracelens.config import StoreConfig
+    from tracelens.store import Store
+
+    err = Console(stderr=True)
+    reports: list[dict[str, Any]] = []
+    with Store.open(data, StoreConfig(path=data)) as store:
+        with Progress(
+            TextColumn("[bold]importing[/bold] {task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json or not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("import", total=len(files), name="")
+            for path in files:
+                progress.update(task, name=path.name)
+                report = _import_file(store, path)
+                reports.append(report)
+                if "error" in report:
+                    err.print(f"Error: {path}: {report['error']}", markup=False, highlight=False, soft_wrap=True)
+                elif report["rejected"]:
+                    example = f"; e.g. {report['problems'][0]}" if report["problems"] else ""
+                    err.print(
+                        f"Warning: {path}: rejected {report['rejected']} span(s) "
+                        f"({_reasons(report['rejected_by_reason'])}){example}",
+                        markup=False, highlight=False, soft_wrap=True,
+                    )
+                progress.advance(task)
+    failed = [r for r in reports if "error" in r]
+    spans = sum(r["spans"] for r in reports)
+    if as_json:
+        echo_json({"data": str(data), "spans": spans, "files": reports})
+    else:
+        click.echo(f"Imported {spans} span(s) from {len(files) - len(failed)} of {len(files)} file(s) into {data}")
+    if failed:
+        sys.exit(1)
