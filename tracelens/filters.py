@@ -493,11 +493,7 @@ class _Parser:
                 raise self.error(f"{op} needs a number or a duration, got {value_token.text}", value_token)
         if field.type == "duration":
             value = pl.lit(value, dtype=pl.Int64).cast(s.DURATION_DTYPE)
-        elif field.type == "enum":
-            value = pl.lit(value)
         column = self.column_expr(field, value if not isinstance(value, pl.Expr) else 0)
-        if field.type == "enum":
-            column = column.cast(pl.String)
         return _COMPARE[op](column, value).fill_null(False)
 
     def membership(self, field: Field, values: list[tuple[Token, object]]) -> pl.Expr:
@@ -506,8 +502,8 @@ class _Parser:
             return pl.col(s.DURATION).cast(pl.Int64).is_in(raw).fill_null(False)
         if field.type in ("text", "number", "enum"):
             assert field.column is not None
-            column = pl.col(field.column).cast(pl.String) if field.type == "enum" else pl.col(field.column)
-            return column.is_in([v for _, v in values]).fill_null(False)
+            # enum columns compare with their (validated) category names directly: no cast
+            return pl.col(field.column).is_in([v for _, v in values]).fill_null(False)
         parts = [
             (self.column_expr(field, v) == v).fill_null(False)
             for _, v in values

@@ -22,7 +22,7 @@ import polars as pl
 from tracelens.slo.alerts import AlertState, TierState, alert_history, alert_states, burn_timeline
 from tracelens.slo.budget import SLOStatus, consumption, evaluate_rollup, statuses_frame
 from tracelens.slo.lint import Finding, lint
-from tracelens.slo.rollup import Rollup, compute_rollup, floor_minute
+from tracelens.slo.rollup import Rollup, columns_for, compute_rollup, floor_minute
 from tracelens.slo.spec import DEFAULT_TIERS, SLI, SLO, BurnTier, load, loads
 from tracelens.slo.violations import Explanation, explain, violations
 
@@ -83,6 +83,7 @@ __all__ = [
     "TierState",
     "alerts",
     "burn_timeline",
+    "columns_for",
     "consumption",
     "evaluate",
     "explain",

@@ -58,6 +58,13 @@ def floor_minute(value: datetime) -> datetime:
     return value.replace(second=0, microsecond=0)
 
 
+def columns_for(slos: Sequence[SLO]) -> list[str]:
+    """The span columns the SLOs' rollups read. Select these before collecting a big
+    LazyFrame: the nested attribute/event columns are most of a span's bytes."""
+    exprs = [e for slo in slos for e in (total_expr(slo), good_expr(slo))]
+    return sorted({s.END, s.SERVICE_NAME}.union(*(e.meta.root_names() for e in exprs)))
+
+
 def compute_rollup(
     spans: pl.DataFrame | pl.LazyFrame,
     slos: Sequence[SLO],
@@ -77,6 +84,7 @@ def compute_rollup(
         lf = lf.filter(pl.col(s.END) < until)
     totals = [total_expr(slo) for slo in slos]
     goods = [good_expr(slo) for slo in slos]
+    lf = lf.select(columns_for(slos))
     any_total = totals[0]
     for expr in totals[1:]:
         any_total = any_total | expr
@@ -86,9 +94,11 @@ def compute_rollup(
         aggs.append((total & good).fill_null(False).sum().cast(pl.Int64).alias(f"g{i}"))
     wide = (
         lf.filter(any_total.fill_null(False))
-        .group_by(pl.col(s.END).dt.truncate("1m").alias(MINUTE))
+        # integer minute keys: dt.truncate on a tz-aware column is several times slower
+        .group_by((pl.col(s.END).dt.epoch("ns") // _MINUTE_NS).alias(MINUTE))
         .agg(aggs)
         .collect()
+        .with_columns((pl.col(MINUTE) * _MINUTE_NS).cast(pl.Datetime("ns")).dt.replace_time_zone("UTC"))
     )
     parts = [
         wide.select(

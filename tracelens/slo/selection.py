@@ -19,7 +19,7 @@ ENTRY_KINDS = ("server", "consumer")
 
 def entry_spans() -> pl.Expr:
     """SERVER/CONSUMER spans and roots."""
-    return pl.col(s.KIND).cast(pl.String).is_in(ENTRY_KINDS) | pl.col(s.PARENT_SPAN_ID).is_null()
+    return pl.col(s.KIND).is_in(ENTRY_KINDS) | pl.col(s.PARENT_SPAN_ID).is_null()
 
 
 def total_expr(slo: SLO) -> pl.Expr:
