@@ -91,7 +91,7 @@ def grpc_call(
     channel = grpc.secure_channel(target, credentials, options=options) if credentials else grpc.insecure_channel(target, options=options)
     with channel:
         call = channel.unary_unary(method)
-        response, state = call.with_call(body, metadata=metadata, compression=compression, timeout=30)
+        response, state = call.with_call(body, metadata=metadata, compression=compression, timeout=60)
         return response, state
 
 
@@ -104,7 +104,7 @@ def http_post(
     method: str = "POST",
 ) -> tuple[int, dict[str, str], bytes]:
     """One raw HTTP request; returns (status, lowercase headers, raw body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()

@@ -179,6 +179,17 @@ class Pipeline:
         self._header_attributes = header_attributes
         self._decoders = dict(decoders) if decoders is not None else default_decoders()
 
+    def warm_up(self) -> None:
+        """Decode one tiny request per encoding, so that compiling the decoders' kernels
+        (seconds on a busy machine) happens at start, not while a client waits."""
+        from tracelens.receiver.wire import warm_up_request
+
+        for encoding, decoder in self._decoders.items():
+            try:
+                decoder(warm_up_request(encoding))
+            except DecodeError:
+                logger.debug("warm-up request rejected by the %s decoder", encoding.name)
+
     def overloaded(self, peer: str) -> Outcome | None:
         """The overload refusal to send before even reading a body, or None."""
         why = self.gauge.overload()

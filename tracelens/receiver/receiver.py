@@ -96,6 +96,7 @@ class Receiver:
         """Bind and start both transports (ReceiverError if a port is taken)."""
         if self._started:
             return self
+        self.pipeline.warm_up()
         try:
             if self._grpc:
                 self._grpc.start()

@@ -9,6 +9,7 @@ G4/G5), google.rpc.Status bodies for HTTP errors (H2, H4, H5), and RetryInfo for
 from __future__ import annotations
 
 import enum
+import json
 
 from google.protobuf import duration_pb2, json_format
 from google.protobuf.any_pb2 import Any as AnyProto
@@ -101,3 +102,21 @@ def serialize(message: object, encoding: Encoding) -> bytes:
     if encoding is Encoding.PROTOBUF:
         return message.SerializeToString()  # type: ignore[attr-defined, no-any-return]
     return json_format.MessageToJson(message, indent=None).encode("utf-8")  # type: ignore[arg-type]
+
+
+def warm_up_request(encoding: Encoding) -> bytes:
+    """A one-span ExportTraceServiceRequest in ``encoding`` (used to warm up decoders)."""
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    attribute = resource_spans.resource.attributes.add()
+    attribute.key, attribute.value.string_value = "service.name", "warm-up"
+    span = resource_spans.scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = b"\x01" * 16, b"\x01" * 8, "warm-up"
+    span.start_time_unix_nano, span.end_time_unix_nano = 1, 2
+    if encoding is Encoding.PROTOBUF:
+        return request.SerializeToString()
+    return json.dumps(
+        {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "warm-up"}}]},
+          "scopeSpans": [{"spans": [{"traceId": "01" * 16, "spanId": "01" * 8, "name": "warm-up",
+                                     "startTimeUnixNano": "1", "endTimeUnixNano": "2"}]}]}]}
+    ).encode("utf-8")
