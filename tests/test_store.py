@@ -269,3 +269,20 @@ def test_close_is_idempotent_and_flushes(tmp_path):
     reader = tracelens.open(tmp_path)
     stats = reader.stats()
     assert stats["table_rows"] == 3 and stats["wal_backlog_records"] == 0
+
+
+def test_flush_batches_spanning_days_become_one_sorted_file_per_day(tmp_path):
+    from tracelens.store.table import day_slices, to_table_frame
+
+    frame = pl.concat([traces_frame([f"d{d}-{i}" for i in range(4)], epoch=EPOCH + timedelta(days=d)) for d in (2, 0, 1)])
+    rows = to_table_frame(frame)
+    slices = day_slices(rows)
+    assert [day for day, _ in slices] == [(EPOCH + timedelta(days=d)).date().isoformat() for d in (0, 1, 2)]
+    assert all(part[s.TRACE_ID].is_sorted() and part.height == 12 for _, part in slices)
+    shuffled = rows.sample(fraction=1.0, shuffle=True, seed=1)  # not grouped: partition_by path
+    assert sorted((d, p.height) for d, p in day_slices(shuffled)) == [(d, p.height) for d, p in slices]
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.flush()
+        assert store.stats()["table_files"] == 3
+        assert_frame_equal(canonical(store.spans().collect()), canonical(frame))

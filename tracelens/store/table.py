@@ -93,10 +93,26 @@ def drop_duplicate_spans(frame: pl.DataFrame) -> pl.DataFrame:
 def to_table_frame(frame: pl.DataFrame, *, sort: bool = True) -> pl.DataFrame:
     """Contract frame -> what is written: deduplicated, (sorted by trace_id), plain dtypes,
     plus the ``day`` partition column."""
-    rows = drop_duplicate_spans(frame)
+    rows = drop_duplicate_spans(frame).with_columns(day_of(pl.col(s.START)).alias(DAY))
     if sort:
-        rows = rows.sort(s.TRACE_ID, s.START)
-    return rows.with_columns(day_of(pl.col(s.START)).alias(DAY)).cast(dict(FILE_SCHEMA))  # type: ignore[arg-type]
+        # (day, trace_id): each day is then a contiguous slice, so splitting into partition
+        # files costs nothing more than this one sort (the row gather is the expensive part)
+        single_day = rows[DAY].n_unique() <= 1
+        rows = rows.sort(s.TRACE_ID if single_day else [DAY, s.TRACE_ID])
+    return rows.cast(dict(FILE_SCHEMA))  # type: ignore[arg-type]
+
+
+def day_slices(rows: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """(day, rows of that day) for each partition in ``rows``: zero-copy slices when rows
+    are grouped by day (to_table_frame's order), a partition_by otherwise."""
+    runs = rows.select(pl.col(DAY).rle()).unnest(DAY)
+    if runs.height == rows[DAY].n_unique():
+        out, offset = [], 0
+        for length, day in runs.iter_rows():
+            out.append((str(day), rows.slice(offset, length)))
+            offset += length
+        return out
+    return [(str(day), part) for (day,), part in rows.partition_by(DAY, as_dict=True).items()]
 
 
 def delta_stats(rows: pl.DataFrame) -> str:
@@ -292,7 +308,7 @@ class SpanTable:
 
     def _write_files(self, rows: pl.DataFrame) -> list[AddAction]:
         actions = []
-        for (day,), part in rows.partition_by(DAY, as_dict=True, maintain_order=False).items():
+        for day, part in day_slices(rows):
             relative = f"{DAY}={day}/part-{uuid.uuid4().hex}.{FLUSH_COMPRESSION}.parquet"
             target = self.path / relative
             target.parent.mkdir(parents=True, exist_ok=True)
