@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=10_000_000)
     parser.add_argument("--batch", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="build the store here (reused if it exists)")
+    parser.add_argument("--build-only", action="store_true", help="only build the --keep store (e.g. under nice)")
     parser.add_argument("--sample-minutes", type=int, default=10, help="minutes replayed by the naive history baseline")
     args = parser.parse_args()
 
@@ -122,6 +123,8 @@ def main() -> None:
             directory.mkdir(parents=True, exist_ok=True)
             build_store(directory, args.spans, args.batch)
         spec.write_text(SPEC)
+        if args.build_only:
+            return
         slos = slo_api.load(spec)
         print(f"slo check: {args.spans:,} stored spans, {len(slos)} SLOs")
 

@@ -132,3 +132,12 @@ def test_lint_command(spec: Path, tmp_path: Path) -> None:
     loose.write_text(SPEC.replace("99.9", "90"))
     code, out = run("slo", "lint", str(loose), "--no-data")
     assert code == 1 and "can never fire" in out
+
+
+def test_check_per_week_table(store_dir: Path, spec: Path) -> None:
+    code, out = run("slo", "check", str(spec), "--data", str(store_dir), "--per", "week", "--json", "--slo", "payment")
+    weeks = json.loads(out.split("FAILED")[0])["slos"][0]["per_week"]
+    assert [(w["bad"], w["total"]) for w in weeks] == [(240, 18_000)]
+    assert weeks[0]["consumed"] == pytest.approx(240 / 18)
+    code, out = run("slo", "check", str(spec), "--data", str(store_dir), "--per", "day")
+    assert "budget used per day" in out and "1333.3%" in out

@@ -93,10 +93,12 @@ def slo() -> None:
 @data_option
 @at_option
 @click.option("--slo", "names", multiple=True, help="Only this SLO (repeatable).")
+@click.option("--per", type=click.Choice(["day", "week"]), default=None,
+              help="Also show the budget used per day or per week of the window (share of the window's budget).")
 @json_option
 @handle_errors
 @_spec_errors_are_usage_errors
-def check(spec: Path, data: Path, at: str | None, names: tuple[str, ...], as_json: bool) -> None:
+def check(spec: Path, data: Path, at: str | None, names: tuple[str, ...], per: str | None, as_json: bool) -> None:
     """Evaluate every SLO in SPEC; exit 1 when one is breached or a page alert fires.
 
     Shows the SLI, bad/total events, the error budget left (events, and minutes for
@@ -106,7 +108,10 @@ def check(spec: Path, data: Path, at: str | None, names: tuple[str, ...], as_jso
     Example:
       tracelens slo check fixtures/slo/checkout.yaml --data ./tracelens-data
       tracelens slo check slos.yaml --at 2026-01-31T12:00:00Z --json | jq '.slos[].remaining_percent'
+      tracelens slo check slos.yaml --per week      # budget used per week of the window
     """
+    import polars as pl
+
     import tracelens.slo as slo_api
 
     when = _parse_at(at)
@@ -117,6 +122,11 @@ def check(spec: Path, data: Path, at: str | None, names: tuple[str, ...], as_jso
     statuses = slo_api.evaluate(rollup, at=when)
     alerts = slo_api.alerts(rollup, at=when)
     findings = [str(f) for f in slo_api.lint(slos, spans, rollup)]
+    periods = {}
+    if per is not None:
+        every = "1d" if per == "day" else "1w"
+        periods = {st.slo.name: slo_api.consumption(rollup, st.slo, at=when, every=every).filter(
+            pl.col("total") > 0) for st in statuses}
     breached = [st.slo.name for st in statuses if st.state == "breached"]
     paging = sorted({a.slo for a in alerts if a.firing and a.severity == "page"})
     if as_json:
@@ -126,13 +136,26 @@ def check(spec: Path, data: Path, at: str | None, names: tuple[str, ...], as_jso
             "ok": not breached and not paging,
             "breached": breached,
             "paging": paging,
-            "slos": [st.as_dict() | {"alerts": [a for a in alert_dicts if a["slo"] == st.slo.name]} for st in statuses],
+            "slos": [
+                st.as_dict()
+                | {"alerts": [a for a in alert_dicts if a["slo"] == st.slo.name]}
+                | ({f"per_{per}": frame_records(periods[st.slo.name])} if per else {})
+                for st in statuses
+            ],
             "lint": findings,
         })
     else:
         from tracelens.views.slo import slo_report
 
-        _console().print(slo_report([st.as_dict() for st in statuses], [a.as_dict() for a in alerts], findings))
+        console = _console()
+        console.print(slo_report([st.as_dict() for st in statuses], [a.as_dict() for a in alerts], findings))
+        if per is not None:
+            from tracelens.views.tables import frame_table
+
+            for name, frame in periods.items():
+                shown = frame.select("period", "bad", "total", pl.col("consumed").alias("used_pct"),
+                                     pl.col("consumed_cumulative").alias("cumulative_pct"))
+                console.print(frame_table(shown, title=f"{name}: budget used per {per} (share of the window's budget)"))
         if breached or paging:
             click.echo(f"FAILED: breached: {', '.join(breached) or '-'}; paging: {', '.join(paging) or '-'}", err=True)
     if breached or paging:
