@@ -52,7 +52,7 @@ def test_every_span_the_sdk_ended_is_in_the_store(tmp_path):
 def test_child_process_run_is_reproducible(tmp_path):
     first = run_demo(_config(seed=3, duration=120.0), tmp_path / "a")
     second = run_demo(_config(seed=3, duration=120.0), tmp_path / "b", in_process=True)
-    columns = [s.TRACE_ID, s.SPAN_ID, s.PARENT_SPAN_ID, s.NAME, s.START, s.END, s.STATUS_CODE, s.HOST_NAME]
+    columns = [s.TRACE_ID, s.SPAN_ID, s.PARENT_SPAN_ID, s.NAME, s.START, s.END, s.STATUS_CODE, s.HOST_NAME, s.ATTRIBUTES, s.RESOURCE_ATTRIBUTES, s.LINKS]
     a, b = _stored(first.data).select(columns), _stored(second.data).select(columns)
     assert first.result.spans_ended == a.height > 0
     assert a.equals(b)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -68,11 +69,17 @@ class CountingExporter(SpanExporter):
         self.inner = inner
         self.exported = 0
         self.failed = 0
+        self.requests = 0
+        self.slowest_seconds = 0.0  # the longest export call, retries included
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        began = time.perf_counter()
         result = self.inner.export(spans)
+        took = time.perf_counter() - began
         with self._lock:
+            self.requests += 1
+            self.slowest_seconds = max(self.slowest_seconds, took)
             if result is SpanExportResult.SUCCESS:
                 self.exported += len(spans)
             else:

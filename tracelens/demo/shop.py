@@ -55,6 +55,8 @@ class Instance:
             "service.namespace": "shop",
             "deployment.environment.name": ENVIRONMENT,
             "host.name": self.host,
+            # set explicitly: the SDK would otherwise add a random UUID, breaking reproducibility
+            "service.instance.id": self.host,
         }
 
 

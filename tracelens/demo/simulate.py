@@ -59,6 +59,8 @@ class SimulationResult:
     spans_ended: int = 0  # counted by the SDK
     spans_exported: int = 0  # acknowledged by the receiver
     spans_failed: int = 0  # export failures
+    export_requests: int = 0
+    slowest_export_seconds: float = 0.0
     wall_seconds: float = 0.0
 
 
@@ -104,6 +106,8 @@ def run(
     if pipeline.exporter is not None:
         result.spans_exported = pipeline.exporter.exported
         result.spans_failed = pipeline.exporter.failed
+        result.export_requests = pipeline.exporter.requests
+        result.slowest_export_seconds = pipeline.exporter.slowest_seconds
     result.wall_seconds = time.perf_counter() - began
     if progress is not None:
         progress(1.0, result)
