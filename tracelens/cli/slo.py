@@ -205,11 +205,13 @@ def history(spec: Path, data: Path, since: str | None, until: str | None, names:
 @click.option("--order", type=click.Choice(["newest", "worst"]), default="newest", show_default=True)
 @click.option("--explain", is_flag=True, help="Also compare bad and good traces: critical-path share per service and "
                                                "over-represented attribute values.")
+@click.option("--sample", default=100, show_default=True, type=click.IntRange(min=1),
+              help="With --explain: bad and good traces compared (each, sampled reproducibly).")
 @json_option
 @handle_errors
 @_spec_errors_are_usage_errors
 def violations(spec: Path, data: Path, at: str | None, names: tuple[str, ...], limit: int, order: str, explain: bool,
-               as_json: bool) -> None:
+               sample: int, as_json: bool) -> None:
     """Traces whose entry span broke the SLI, with the bottleneck of each from its
     critical path; --explain says which service ate the budget and which attribute values
     are over-represented among the bad traces.
@@ -223,11 +225,24 @@ def violations(spec: Path, data: Path, at: str | None, names: tuple[str, ...], l
 
     when = _parse_at(at)
     slos = _load(spec, names)
-    spans = _spans(data)
+    import polars as pl
+
+    import tracelens
+
+    store = tracelens.open(existing_data_dir(data))
+    spans = store.spans()
+
+    def load_traces(ids: list[str]) -> pl.DataFrame:
+        # by id through the store's trace lookup: far cheaper than filtering every span
+        frames = [store.spans(trace_id=trace_id).collect() for trace_id in ids]
+        return pl.concat(frames) if frames else spans.head(0).collect()
+
     results = []
     for item in slos:
-        found = slo_api.violations(spans, item, when, limit=limit, order=order)
-        explanation = slo_api.explain(spans, item, when) if explain else None
+        found = slo_api.violations(spans, item, when, limit=limit, order=order, load_traces=load_traces)
+        explanation = (
+            slo_api.explain(spans, item, when, sample=sample, load_traces=load_traces) if explain else None
+        )
         results.append((item, found, explanation))
     if as_json:
         echo_json({"slos": [

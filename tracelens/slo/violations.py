@@ -15,6 +15,7 @@ operation) owning the largest share of the time the request waited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -38,6 +39,17 @@ _DIMENSION_NAMES: Final = {
     s.SERVICE_NAME: "service.name", s.NAME: "name", s.KIND: "kind", s.STATUS_CODE: "status",
     **{p.column: p.keys[0] for p in s.PROMOTED_ATTRIBUTES},
 }
+
+
+#: whole traces (span contract) for a list of trace ids
+TraceLoader = Callable[[list[str]], pl.DataFrame]
+
+
+def _filter_loader(lf: pl.LazyFrame) -> TraceLoader:
+    def load(ids: list[str]) -> pl.DataFrame:
+        return lf.filter(pl.col(s.TRACE_ID).is_in(pl.Series(ids, dtype=pl.String).implode())).collect()
+
+    return load
 
 
 def _window(lf: pl.LazyFrame, slo: SLO, at: datetime | None) -> tuple[pl.LazyFrame, datetime]:
@@ -81,11 +93,13 @@ def violations(
     *,
     limit: int = 20,
     order: str = "newest",
+    load_traces: TraceLoader | None = None,
 ) -> pl.DataFrame:
     """Traces whose entry span broke ``slo``'s SLI in its window ending at ``at``:
     trace_id, span_id, service_name, name, end, duration, status_code, status_message,
     bottleneck_service, bottleneck_operation, bottleneck_share. ``order`` newest (by end)
-    or worst (by duration; errors first for availability)."""
+    or worst (by duration). ``load_traces(ids)`` fetches whole traces for the critical
+    path (default: filter ``spans``; a store can do it by id much faster)."""
     if order not in ORDERS:
         msg = f"order must be one of {', '.join(ORDERS)}, got {order!r}"
         raise ValueError(msg)
@@ -102,7 +116,7 @@ def violations(
                 s.STATUS_MESSAGE)
         .collect()
     )
-    trace_spans = lf.filter(pl.col(s.TRACE_ID).is_in(picked[s.TRACE_ID].implode())).collect()
+    trace_spans = (load_traces or _filter_loader(lf))(picked[s.TRACE_ID].to_list())
     return picked.join(trace_bottlenecks(trace_spans), on=s.TRACE_ID, how="left", maintain_order="left")
 
 
@@ -213,6 +227,7 @@ def explain(
     sample: int = DEFAULT_SAMPLE,
     top: int = 20,
     seed: int = 0,
+    load_traces: TraceLoader | None = None,
 ) -> Explanation:
     """What sets the violating traces of ``slo`` apart from its good ones (up to
     ``sample`` traces of each, sampled reproducibly)."""
@@ -227,9 +242,9 @@ def explain(
         bad_ids = bad_ids.sample(sample, seed=seed)
     if good_ids.len() > sample:
         good_ids = good_ids.sample(sample, seed=seed)
-    full = spans.lazy()
-    bad_spans = full.filter(pl.col(s.TRACE_ID).is_in(bad_ids.implode())).collect()
-    good_spans = full.filter(pl.col(s.TRACE_ID).is_in(good_ids.implode())).collect()
+    loader = load_traces or _filter_loader(spans.lazy())
+    bad_spans = loader(bad_ids.to_list())
+    good_spans = loader(good_ids.to_list())
     n_bad, n_good = bad_ids.len(), good_ids.len()
     return Explanation(
         slo=slo.name,
