@@ -235,45 +235,53 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
     sec_off = np.zeros(n_traces + 1, np.int64)
     n_sec = 0
     zeros = np.zeros(n, np.int64)
-    perm = np.empty(n, np.int64)
-    u_sid = np.empty(n, np.uint64)
-    u_pos = np.empty(n, np.int64)
+    table = np.empty(4 * n + 8, np.int64)  # per-trace span-id hash table, reused
 
     for t in range(n_traces):
         a = offsets[t]
         b = offsets[t + 1]
         k = b - a
-        # 1. span ids: stable sort, later duplicates dropped, parents found by bisection
+        # 1. span ids into a per-trace hash table (first row wins; later ones are
+        #    duplicates), then each parent id looked up in it
+        size = 4
+        while size < 2 * k:
+            size *= 2
+        mask = np.uint64(size - 1)
+        for j in range(size):
+            table[j] = -1
         for p in range(a, b):
-            perm[p] = p
-        _sort_segment(perm, a, b, zeros, zeros, s_sid, tmp)  # stable: first row wins
-        m = 0
-        for j in range(a, b):
-            p = perm[j]
-            if m > 0 and s_sid[p] == u_sid[m - 1]:
-                skip[p] = True
-                status[p] = DUPLICATE
-                counts[t, C_DUPLICATES] += 1
-            else:
-                u_sid[m] = s_sid[p]
-                u_pos[m] = p
-                m += 1
+            key = s_sid[p]
+            slot = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+            while True:
+                q = table[slot]
+                if q == -1:
+                    table[slot] = p
+                    break
+                if s_sid[q] == key:
+                    skip[p] = True
+                    status[p] = DUPLICATE
+                    counts[t, C_DUPLICATES] += 1
+                    break
+                slot = (slot + np.uint64(1)) & mask
         for p in range(a, b):
             if skip[p]:
                 continue
             if not s_has[p]:
                 category[p] = 0
                 continue
-            lo_, hi_ = 0, m
-            target = s_pid[p]
-            while lo_ < hi_:
-                mid = (lo_ + hi_) // 2
-                if u_sid[mid] < target:
-                    lo_ = mid + 1
-                else:
-                    hi_ = mid
-            if lo_ < m and u_sid[lo_] == target:
-                parent[p] = u_pos[lo_]
+            key = s_pid[p]
+            slot = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+            found = -1
+            while True:
+                q = table[slot]
+                if q == -1:
+                    break
+                if s_sid[q] == key:
+                    found = q
+                    break
+                slot = (slot + np.uint64(1)) & mask
+            if found >= 0:
+                parent[p] = found
             else:
                 category[p] = 1
                 counts[t, C_ORPHANS] += 1
