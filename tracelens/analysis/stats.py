@@ -200,22 +200,24 @@ def mann_whitney_u(
 def _first_index_le(x_sorted: npt.NDArray[np.float64], y: npt.NDArray[np.float64], d: float) -> npt.NDArray[np.int64]:
     """For each y_j, the first i with y_j - x_i <= d (x sorted ascending, so y_j - x_i
     falls with i). ``searchsorted(x, y - d)`` gives it up to floating-point rounding of
-    ``y - d``; the fix-up loops compare the actual differences, so counts agree exactly
-    with the differences a caller computes."""
+    ``y - d``; the fix-up loops compare the actual differences and jump whole groups of
+    tied x values, so counts agree exactly with the differences a caller computes."""
     n = x_sorted.size
+    if n == 0:
+        return np.zeros(y.size, dtype=np.int64)
     idx = np.searchsorted(x_sorted, y - d, side="left")
-    for _ in range(n + 1):  # move left while the previous difference is still <= d
-        prev = np.clip(idx - 1, 0, max(n - 1, 0))
+    for _ in range(64):  # move left while the previous difference is still <= d
+        prev = np.maximum(idx - 1, 0)
         step = (idx > 0) & (y - x_sorted[prev] <= d)
         if not step.any():
             break
-        idx = idx - step
-    for _ in range(n + 1):  # move right while the current difference is > d
-        cur = np.clip(idx, 0, max(n - 1, 0))
+        idx = np.where(step, np.searchsorted(x_sorted, x_sorted[prev], side="left"), idx)
+    for _ in range(64):  # move right while the current difference is > d
+        cur = np.minimum(idx, n - 1)
         step = (idx < n) & (y - x_sorted[cur] > d)
         if not step.any():
             break
-        idx = idx + step
+        idx = np.where(step, np.searchsorted(x_sorted, x_sorted[cur], side="right"), idx)
     return idx
 
 
@@ -234,14 +236,44 @@ def _smallest_diff_above(x_sorted: npt.NDArray[np.float64], y: npt.NDArray[np.fl
     return float((y[ok] - x_sorted[idx[ok]]).min())
 
 
+def _diffs_between(x_sorted: npt.NDArray[np.float64], y: npt.NDArray[np.float64], lo: float, hi: float) -> npt.NDArray[np.float64]:
+    """Every difference y_j - x_i with lo < d <= hi (ragged index ranges, vectorised)."""
+    first = _first_index_le(x_sorted, y, hi)  # diff <= hi from here on
+    stop = _first_index_le(x_sorted, y, lo)  # diff <= lo from here on
+    lengths = np.maximum(stop - first, 0)
+    total = int(lengths.sum())
+    j = np.repeat(np.arange(y.size), lengths)
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    i = np.repeat(first, lengths) + offsets
+    return y[j] - x_sorted[i]
+
+
+def _initial_bracket(
+    xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64], k: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """A bracket (lo, hi] likely to hold the k-th difference, from a random sample of
+    pairs: its quantiles at k/N +- 5 standard errors. The caller verifies it."""
+    total = xs.size * ys.size
+    m = 20_000
+    sample = np.sort(ys[rng.integers(0, ys.size, m)] - xs[rng.integers(0, xs.size, m)])
+    p = k / total
+    spread = 5.0 * math.sqrt(p * (1.0 - p) / m) + 2.0 / m
+    lo_i = int(math.floor((p - spread) * m)) - 1
+    hi_i = int(math.ceil((p + spread) * m))
+    lo = float(sample[lo_i]) if lo_i >= 0 else float(ys[0] - xs[-1]) - 1.0
+    hi = float(sample[hi_i]) if hi_i < m else float(ys[-1] - xs[0])
+    return lo, hi
+
+
 def pairwise_difference_order_statistic(
     x: npt.ArrayLike, y: npt.ArrayLike, k: int, *, method: Literal["auto", "bisect", "sort"] = "auto"
 ) -> float:
     """The k-th smallest (1-based) of the n_x*n_y differences y_j - x_i, exactly.
 
-    Bisection on the value with vectorised counting; each step is O(n log n). Every few
-    steps we test whether the smallest difference above the lower bracket is already the
-    answer, so the loop ends on an actual difference (exact, not an interpolated float).
+    Small inputs: materialise and partition. Large inputs: keep a bracket (lo, hi] with
+    count(<= lo) < k <= count(<= hi) (counts by vectorised searchsorted, O(n log n)),
+    start it from a random sample of pairs, bisect until it holds at most a few times
+    n differences, then enumerate those and partition: exact, never n*m memory.
     """
     xs = np.sort(_as_sample(x))
     ys = np.sort(_as_sample(y))
@@ -251,20 +283,30 @@ def pairwise_difference_order_statistic(
         raise ValueError(msg)
     if method == "sort" or (method == "auto" and total <= MATERIALISE_MAX_PAIRS):
         return float(np.partition(np.subtract.outer(ys, xs).ravel(), k - 1)[k - 1])
-    lo = float(ys[0] - xs[-1]) - 1.0  # count(<= lo) == 0 < k
-    hi = float(ys[-1] - xs[0])  # count(<= hi) == total >= k
-    for _ in range(200):
-        candidate = _smallest_diff_above(xs, ys, lo)
-        if _count_diffs_le(xs, ys, candidate) >= k:
-            return candidate
-        mid = lo + (hi - lo) / 2.0
-        if not lo < mid < hi:
+    cap = max(4 * (xs.size + ys.size), 50_000)
+    lo, hi = _initial_bracket(xs, ys, k, np.random.default_rng(k))
+    c_lo, c_hi = _count_diffs_le(xs, ys, lo), _count_diffs_le(xs, ys, hi)
+    if not c_lo < k:
+        lo, c_lo = float(ys[0] - xs[-1]) - 1.0, 0
+    if not k <= c_hi:
+        hi, c_hi = float(ys[-1] - xs[0]), total
+    for step in range(200):
+        if c_hi - c_lo <= cap:
             break
-        if _count_diffs_le(xs, ys, mid) >= k:
-            hi = mid
+        if step % 8 == 0:  # many tied differences: is the next one above lo already it?
+            candidate = _smallest_diff_above(xs, ys, lo)
+            if _count_diffs_le(xs, ys, candidate) >= k:
+                return candidate
+        mid = lo + (hi - lo) / 2.0
+        if not lo < mid < hi:  # adjacent floats: every difference in (lo, hi] equals hi
+            return hi
+        c_mid = _count_diffs_le(xs, ys, mid)
+        if c_mid >= k:
+            hi, c_hi = mid, c_mid
         else:
-            lo = mid
-    return _smallest_diff_above(xs, ys, lo)
+            lo, c_lo = mid, c_mid
+    inside = _diffs_between(xs, ys, lo, hi)
+    return float(np.partition(inside, k - c_lo - 1)[k - c_lo - 1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +456,26 @@ def binomial_test(k: int, n: int, p: float, *, alternative: Alternative = "two-s
     pmf = _binomial_pmf(n, p)
     if alternative == "greater":
         return float(min(1.0, pmf[k:].sum()))
+    if alternative == "less":
+        return float(min(1.0, pmf[: k + 1].sum()))
+    return float(min(1.0, pmf[pmf <= pmf[k] * (1.0 + 1e-7)].sum()))
+
+
+def poisson_test(k: int, expected: float, *, alternative: Alternative = "two-sided") -> float:
+    """Exact Poisson test p-value for ``k`` events when ``expected`` were expected
+    (as scipy.stats.poisson cdf/sf; two-sided sums outcomes no more likely than k)."""
+    if k < 0 or expected < 0:
+        msg = f"need k >= 0 and expected >= 0, got k={k}, expected={expected}"
+        raise ValueError(msg)
+    if expected == 0:
+        return 1.0 if (k == 0 or alternative == "less") else 0.0
+    # enough of the support that the tail beyond it is negligible (> 12 sd above the mean)
+    upper = int(max(k, expected + 12.0 * math.sqrt(expected) + 20.0)) + 1
+    ks = np.arange(upper, dtype=np.float64)
+    log_pmf = -expected + np.concatenate([[0.0], np.cumsum(math.log(expected) - np.log(ks[1:]))])
+    pmf = np.exp(log_pmf)
+    if alternative == "greater":
+        return float(min(1.0, max(0.0, 1.0 - pmf[:k].sum())) if k < expected else min(1.0, pmf[k:].sum()))
     if alternative == "less":
         return float(min(1.0, pmf[: k + 1].sum()))
     return float(min(1.0, pmf[pmf <= pmf[k] * (1.0 + 1e-7)].sum()))
