@@ -248,17 +248,16 @@ def burn_timeline(rollup: Rollup, slo_name: str, since: datetime | None = None, 
     end = floor_minute(until) if until is not None else last + ONE_MINUTE
     counts = _span(slo, start, end, rollup)
     boundaries = np.arange(max(counts.index_of(start) + 1, 1), counts.minutes + 1)
-    columns: dict[str, Any] = {
-        "time": [counts.time_of(int(b)) for b in boundaries],
-    }
+    start_ns = int(counts.start.timestamp()) * 1_000_000_000
+    times = pl.Series("time", start_ns + boundaries.astype(np.int64) * 60_000_000_000)
+    columns: dict[str, Any] = {"time": times.cast(pl.Datetime("ns")).dt.replace_time_zone("UTC")}
     for tier in slo.tiers:
         e = evaluate_tier(slo, tier, counts, boundaries)
         label = format_duration(tier.long) + "_" + format_duration(tier.short)
         columns[f"burn_{format_duration(tier.long)}"] = e.burn_long
         columns[f"burn_{format_duration(tier.short)}"] = e.burn_short
         columns[f"firing_{label}"] = e.firing
-    frame = pl.DataFrame(columns)
-    return frame.with_columns(pl.col("time").cast(s.TIME_DTYPE))
+    return pl.DataFrame(columns)
 
 
 def firing_pages(states: Sequence[AlertState]) -> list[AlertState]:
