@@ -286,3 +286,27 @@ def test_flush_batches_spanning_days_become_one_sorted_file_per_day(tmp_path):
         store.flush()
         assert store.stats()["table_files"] == 3
         assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
+
+
+def test_a_flush_that_fails_after_its_commit_is_not_written_twice(tmp_path, monkeypatch):
+    from tracelens.store import table as table_module
+
+    frame = traces_frame(["a"])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        real_sync = table_module.SpanTable._sync_log
+        calls = []
+
+        def failing_sync(self, version):
+            calls.append(version)
+            if len(calls) == 1:
+                raise OSError(5, "Input/output error")
+            real_sync(self, version)
+
+        monkeypatch.setattr(table_module.SpanTable, "_sync_log", failing_sync)
+        with pytest.raises(OSError):
+            store.flush()
+        assert store.backlog_bytes() > 0  # still queued: the flush did not complete
+        assert store.flush() == frame.height  # the retry sees the commit and only cleans up
+        assert physical_rows(tmp_path).height == frame.height
+        assert store.backlog_bytes() == 0

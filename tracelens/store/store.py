@@ -130,6 +130,7 @@ class Store:
         self._lock_fd: int | None = None
         self._state = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._retrying = False  # the previous flush attempt raised
         self._queue: deque[_Queued] = deque()
         self._backlog_bytes = 0
         self._flushed_seq = 0
@@ -291,7 +292,12 @@ class Store:
                 return 0
             frame = pl.concat([item.frame for item in batch], how="vertical", rechunk=False)
             last_seq = batch[-1].seq
-            self._table.write(frame, wal_seq=last_seq)
+            # after a failed attempt the commit may have landed before the error (e.g. an
+            # fsync of the log failing): the table's mark says whether to write again
+            if not (self._retrying and self._table.flushed_seq() >= last_seq):
+                self._retrying = True
+                self._table.write(frame, wal_seq=last_seq)
+            self._retrying = False
             _crash_point("after-table-commit")
             with self._state:
                 for _ in batch:  # only the flusher pops, under _flush_lock: these are the front
