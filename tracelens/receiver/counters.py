@@ -39,6 +39,7 @@ class Counters:
     def __init__(self, log_interval_seconds: float = 1.0) -> None:
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
+        self._content_encodings: Counter[str] = Counter()
         self._accepted_requests = 0
         self._accepted_spans = 0
         self._received_bytes = 0
@@ -50,10 +51,12 @@ class Counters:
         self._suppressed: Counter[str] = Counter()
         self.started_at = time.time()
 
-    def request(self, transport: str, size: int) -> None:
+    def request(self, transport: str, size: int, content_encoding: str = "identity") -> None:
+        """A request whose body (``size`` bytes after decompression) reached decoding."""
         with self._lock:
             self._requests[transport] += 1
             self._received_bytes += size
+            self._content_encodings[content_encoding] += 1
 
     def accepted(self, spans: int, rejected_by_reason: dict[str, int], detail: str, peer: str) -> None:
         """A stored request: ``spans`` durable, ``rejected_by_reason`` dropped one by one."""
@@ -94,6 +97,7 @@ class Counters:
                 "started_at": self.started_at,
                 "uptime_seconds": round(time.time() - self.started_at, 3),
                 "requests": dict(self._requests),
+                "content_encodings": dict(self._content_encodings),
                 "received_bytes": self._received_bytes,
                 "accepted_requests": self._accepted_requests,
                 "accepted_spans": self._accepted_spans,

@@ -351,7 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain()
             raise _Refusal(refusal, encoding)
         body = self._request_body(encoding)
-        self._pipeline.counters.request(TRANSPORT, len(body))
+        coding = ",".join(content_codings(self.headers.get("Content-Encoding"))) or "identity"
+        self._pipeline.counters.request(TRANSPORT, len(body), coding)
         headers = {key.lower(): value for key, value in self.headers.items()}
         try:
             outcome = self._pipeline.export(body, encoding, headers, self._peer)
