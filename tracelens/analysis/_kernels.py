@@ -483,7 +483,7 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
             self_time[p] = (pe - ps) - covered
     sec_off[n_traces] = n_sec
     return (status, parent, self_time, critical, root_pos, duration, counts,
-            sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec], sec_off)
+            sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec], sec_off, cstart, cend)
 
 
 @njit(cache=True)

@@ -63,7 +63,8 @@ class Analysis:
         self.start_ns = start
         self.end_ns = end
         (self.status, self.parent, self.self_time_ns, self.critical_ns, self.root_pos, self.duration_ns,
-         self.counts, self.sec_pos, self.sec_start, self.sec_end, self.sec_off) = results
+         self.counts, self.sec_pos, self.sec_start, self.sec_end, self.sec_off,
+         self.clipped_start, self.clipped_end) = results
 
     @property
     def n_traces(self) -> int:
@@ -72,8 +73,10 @@ class Analysis:
     @cached_property
     def sections(self) -> pl.DataFrame:
         rows = pl.Series(self.order[self.sec_pos])
+        # the trace id comes from the (small) per-trace column: a local, cheap gather
+        trace_of_section = np.repeat(np.arange(self.n_traces, dtype=np.int64), np.diff(self.sec_off))
         return pl.DataFrame({
-            s.TRACE_ID: self.frame[s.TRACE_ID].gather(rows),
+            s.TRACE_ID: self.trace_ids.gather(pl.Series(trace_of_section)),
             s.SPAN_ID: self.frame[s.SPAN_ID].gather(rows),
             s.START: _times(self.sec_start),
             s.END: _times(self.sec_end),
