@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "service_graph": "tracelens.analysis.service_graph:service_graph",
     "trees": "tracelens.model.tree:trees",
     "validate": "tracelens.schema:validate",
+    "what_if": "tracelens.analysis.what_if:what_if",
 }
 
 __all__ = sorted(_LAZY)
