@@ -64,7 +64,7 @@ def test_check_reports_and_fails_when_paging(store_dir: Path, spec: Path) -> Non
     code, out = run("slo", "check", str(spec), "--data", str(store_dir))
     assert code == 1
     assert "payment" in out and "breached" in out
-    assert "PAGE payment: firing since 2026-06-01T01:26:00+00:00" in out
+    assert "PAGE firing since 2026-06-01 01:26:00 UTC" in out
     assert "FAILED: breached: payment; paging: payment" in out
 
 

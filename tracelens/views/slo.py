@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 _STATE_STYLE = {"ok": "green", "breached": "bold red", "no data": "yellow"}
@@ -35,39 +34,6 @@ def _hours(value: float | None) -> str:
     return f"{value:.1f} h"
 
 
-def status_table(statuses: Sequence[Mapping[str, Any]], alerts: Sequence[Mapping[str, Any]]) -> Table:
-    """One row per SLO: objective, SLI, events, budget remaining, burn rates, alerts, state."""
-    firing: dict[str, list[str]] = {}
-    for alert in alerts:
-        if alert["firing"]:
-            firing.setdefault(alert["slo"], []).append(alert["severity"].upper())
-    table = Table(show_edge=False, header_style="bold", title="SLOs")
-    for name, right in (
-        ("SLO", False), ("objective", True), ("SLI", True), ("bad / total", True), ("budget left", True),
-        ("burn 1h", True), ("burn 6h", True), ("exhausted in", True), ("alerts", False), ("state", False),
-    ):
-        table.add_column(name, justify="right" if right else "left")
-    for st in statuses:
-        left = _pct(st["remaining_percent"], 1)
-        minutes = st.get("remaining_minutes")
-        if minutes is not None:
-            left += f" ({minutes:.1f} min)"
-        rates = st["burn_rates"]
-        table.add_row(
-            f"{st['slo']} ({st['window']})",
-            f"{st['objective_percent']:g}%",
-            _pct(st["sli_percent"], 3),
-            f"{_num(st['bad'])} / {_num(st['total'])}",
-            left,
-            _burn(rates.get("1h")),
-            _burn(rates.get("6h")),
-            _hours(st["time_to_exhaustion_hours"]),
-            Text(", ".join(firing.get(st["slo"], [])) or "-", style="bold red" if st["slo"] in firing else ""),
-            Text(st["state"], style=_STATE_STYLE.get(st["state"], "")),
-        )
-    return table
-
-
 def alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[Text]:
     """One line per firing alert, with the tiers that fire and their burn rates."""
     lines = []
@@ -80,9 +46,41 @@ def alert_lines(alerts: Sequence[Mapping[str, Any]]) -> list[Text]:
             + (" (volume mode)" if t["volume_mode"] else "")
             for t in tiers
         )
-        since = alert["since"] or "?"
         style = "bold red" if alert["severity"] == "page" else "yellow"
-        lines.append(Text(f"{alert['severity'].upper()} {alert['slo']}: firing since {since} — {detail}", style=style))
+        lines.append(Text(f"{alert['severity'].upper()} firing since {_since(alert['since'])} — {detail}", style=style))
+    return lines
+
+
+def _since(value: str | None) -> str:
+    return "?" if value is None else value.replace("T", " ").replace("+00:00", " UTC")
+
+
+def slo_block(status: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]]) -> list[Text]:
+    """A few short lines per SLO (fits 80 columns): what it promises, where it stands,
+    how fast it burns, and its firing alerts."""
+    state = status["state"]
+    mark = {"ok": "✓", "breached": "✗", "no data": "?"}.get(state, "·")
+    title = Text()
+    title.append(f"{mark} {status['slo']}", style="bold")
+    title.append(f"  {status['service'] or 'filter'} · {status['objective_percent']:g}% over {status['window']}")
+    title.append(f"  {state.upper()}", style=_STATE_STYLE.get(state, ""))
+    lines = [title]
+    if status["total"]:
+        budget = f"budget {_num(status['budget_events'])} events"
+        if status.get("budget_minutes") is not None:
+            budget += f" ({status['budget_minutes']:.1f} min)"
+        lines.append(Text(f"  SLI {_pct(status['sli_percent'], 3)} · bad {_num(status['bad'])} of "
+                          f"{_num(status['total'])} · {budget}"))
+        left = f"  budget left {_pct(status['remaining_percent'], 1)}"
+        if status.get("remaining_minutes") is not None:
+            left += f" ({status['remaining_minutes']:.1f} min)"
+        rates = status["burn_rates"]
+        left += f" · burn 1h {_burn(rates.get('1h'))} 6h {_burn(rates.get('6h'))}"
+        left += f" · lasts {_hours(status['time_to_exhaustion_hours'])}"
+        lines.append(Text(left))
+    else:
+        lines.append(Text("  no events in the window: budget unknown (no data)", style="yellow"))
+    lines.extend(Text("  ") + line for line in alert_lines([a for a in alerts if a["slo"] == status["slo"]]))
     return lines
 
 
@@ -91,15 +89,16 @@ def slo_report(
     alerts: Sequence[Mapping[str, Any]],
     findings: Sequence[str] = (),
 ) -> RenderableType:
-    parts: list[RenderableType] = [status_table(statuses, alerts)]
-    lines = alert_lines(alerts)
-    if lines:
-        parts.append(Text(""))
-        parts.extend(lines)
+    """The `slo check` report: one block per SLO, then notes and lint findings."""
+    parts: list[RenderableType] = []
+    if statuses:
+        parts.append(Text(f"SLOs at {_since(statuses[0]['at'])}", style="bold"))
+    for status in statuses:
+        parts.extend(slo_block(status, alerts))
     partial = [st["slo"] for st in statuses if st.get("data_since") and st["data_since"] > st["window_start"]]
     if partial:
-        parts.append(Text(f"note: data starts after the window start for {', '.join(partial)}: figures cover the data "
-                          "present", style="dim"))
+        parts.append(Text(f"note: the data starts after the window start for {', '.join(partial)}: figures cover "
+                          "the data present", style="dim"))
     for finding in findings:
         parts.append(Text(finding, style="yellow"))
     return Group(*parts)
