@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "canary": BASE | {"model", "analysis", "filters", "slo"},
     "views": BASE | {"model"},
 }
-COMBINERS = {"cli", "demo", "__init__"}
+COMBINERS = {"cli", "demo", "__init__", "__main__"}
 
 
 def _layer(path: Path) -> str:
