@@ -96,9 +96,4 @@ def test_trees_splits_by_trace_in_order_of_appearance():
     assert [len(t) for t in found] == [2, 1]
     assert trees(frame.clear()) == []
 
-
-def test_deep_chain_and_wide_fan_out_without_recursion():
-    n = 50_000
-    chain = make_trace([{"span": f"s{i}", "parent": f"s{i-1}" if i else None, "start": i, "end": 2 * n - i} for i in range(n)], unit="us")
-    tree = TraceTree(chain)
-    assert tree.depth(sid(f"s{n-1}")) == n - 1 and len(tree.subtree(tree.root)) == n
+# 50,000-deep chains and fan-outs through TraceTree: tests/analysis/test_large_traces.py
