@@ -13,8 +13,10 @@ import click
 
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
+    "canary": "tracelens.cli.canary:canary",
     "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",
+    "diff": "tracelens.cli.diff:diff",
     "import": "tracelens.cli.import_:import_",
     "serve": "tracelens.cli.serve:serve",
     "services": "tracelens.cli.services:services",
