@@ -13,6 +13,7 @@ import click
 
 # command name -> "module:function" (keep sorted)
 COMMANDS: dict[str, str] = {
+    "critical-path": "tracelens.cli.critical_path:critical_path",
     "canary": "tracelens.cli.canary:canary",
     "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",

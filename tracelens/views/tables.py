@@ -18,6 +18,9 @@ HEADERS = {
     "service_name": "service", "name": "operation", "self_total": "self total", "self_avg": "self avg",
     "self_min": "self min", "self_max": "self max", "percent_of_trace": "% of trace", "error_rate": "error %",
     "rate_per_s": "rate/s", "critical_time": "critical path", "span_count": "spans", "error_count": "errors",
+    "self_time": "self time", "total_time": "total time", "traces_on_path": "on path",
+    "mean_critical_time_low": "low band: mean", "share_low": "low: share", "mean_critical_time_high": "tail: mean",
+    "share_high": "tail: share", "mean_critical_time_delta": "growth", "share_delta": "share growth",
 }
 
 
@@ -31,7 +34,7 @@ def format_value(column: str, value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
-        if any(column.endswith(suffix) for suffix in PERCENT_COLUMNS):
+        if any(token in column for token in PERCENT_COLUMNS):
             return f"{value * 100:.1f}%"
         if abs(value) >= 100:
             return f"{value:,.0f}"
