@@ -117,3 +117,28 @@ def test_latency_bands_and_difference_find_what_grows_in_the_tail():
     assert top["mean_critical_time_low"].total_seconds() * 1000 == pytest.approx(20)
     assert top["mean_critical_time_high"].total_seconds() * 1000 == pytest.approx(900)
     assert top["share_high"] > top["share_low"]
+
+
+def test_trace_complete_batches_give_the_same_answer():
+    frame = random_traces(300, seed=21)
+    whole = latency_share(frame, by="service")
+    batched = latency_share(frame.lazy(), by="service", batches=5)
+    assert batched.sort(s.SERVICE_NAME).drop("share", "mean_share").equals(whole.sort(s.SERVICE_NAME).drop("share", "mean_share"))
+    assert batched.sort(s.SERVICE_NAME)["share"].to_list() == pytest.approx(whole.sort(s.SERVICE_NAME)["share"].to_list())
+    assert batched.sort(s.SERVICE_NAME)["mean_share"].to_list() == pytest.approx(whole.sort(s.SERVICE_NAME)["mean_share"].to_list())
+    per = latency_share(frame, by="service", per_trace=True, batches=3)
+    assert per.height == latency_share(frame, by="service", per_trace=True).height
+
+
+def test_latency_share_of_a_real_store_in_batches(tmp_path, checkout):
+    from tracelens.store import Store
+
+    other = random_traces(50, seed=5)
+    with Store.open(tmp_path / "data") as store:
+        store.append(checkout)
+        store.append(other)
+        store.flush()
+        store.append(checkout)  # a retry: unflushed duplicates are not counted twice
+        expected = latency_share(pl.concat([checkout, other], how="vertical_relaxed"))
+        got = latency_share(store.spans(), batches=4)
+    assert got.sort(s.SERVICE_NAME).drop("share", "mean_share").equals(expected.sort(s.SERVICE_NAME).drop("share", "mean_share"))

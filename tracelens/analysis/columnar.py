@@ -307,12 +307,21 @@ def share_by_trace(analysis: Analysis, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def share_aggregate(
+SUM_COLUMNS = (CRITICAL_TIME, SELF_TIME, "total_time", "count", "traces", "traces_on_path", "_share_sum")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSums:
+    """Mergeable partial result: per-group sums over some traces (merge by adding)."""
+
+    table: pl.DataFrame  # key columns + SUM_COLUMNS
+    n_traces: int
+    total_duration_ns: int
+
+
+def group_sums(
     analysis: Analysis, keys: list[str], traces: np.ndarray | None = None, shares: GroupShares | None = None
-) -> pl.DataFrame:
-    """Per group over all traces (or the trace indexes in ``traces``): critical_time,
-    share (of the traces' total duration), mean_share (mean of per-trace shares),
-    self_time, total_time, count, traces (present), traces_on_path. Largest first."""
+) -> GroupSums:
     g = shares if shares is not None else group_shares(analysis, keys)
     durations = analysis.duration_ns
     if traces is not None:
@@ -320,26 +329,69 @@ def share_aggregate(
         g = GroupShares(g.trace[keep], g.group[keep], g.critical[keep], g.self_time[keep], g.total[keep],
                         g.count[keep], g.duration[keep], g.share[keep], g.values)
         durations = durations[traces]
-    n_groups = g.values.height
     critical, own, total, count, present, on_path, share_sum = k.aggregate_groups(
-        g.group, g.critical, g.self_time, g.total, g.count, g.share, n_groups)
-    total_duration = int(durations.sum())
-    n_traces = int(durations.shape[0])
+        g.group, g.critical, g.self_time, g.total, g.count, g.share, g.values.height)
     table = pl.concat(
         [
             g.values,
             pl.DataFrame({
                 CRITICAL_TIME: pl.Series(critical).cast(s.DURATION_DTYPE),
-                "share": critical / total_duration if total_duration else np.full(n_groups, np.nan),
-                "mean_share": share_sum / n_traces if n_traces else np.full(n_groups, np.nan),
                 SELF_TIME: pl.Series(own).cast(s.DURATION_DTYPE),
                 "total_time": pl.Series(total).cast(s.DURATION_DTYPE),
                 "count": count,
                 "traces": present,
                 "traces_on_path": on_path,
+                "_share_sum": share_sum,
             }),
         ],
         how="horizontal",
     ).filter(pl.Series(present > 0))
-    return table.with_columns(pl.col("share", "mean_share").fill_nan(None)).sort(
-        CRITICAL_TIME, *keys, descending=[True, *([False] * len(keys))], nulls_last=True)
+    return GroupSums(table, int(durations.shape[0]), int(durations.sum()))
+
+
+def merge_group_sums(parts: list[GroupSums], keys: list[str]) -> GroupSums:
+    """Add partial results (e.g. of trace-complete batches)."""
+    if len(parts) == 1:
+        return parts[0]
+    table = pl.concat([p.table for p in parts]).group_by(keys, maintain_order=True).agg(pl.col(c).sum() for c in SUM_COLUMNS)
+    return GroupSums(table, sum(p.n_traces for p in parts), sum(p.total_duration_ns for p in parts))
+
+
+def finish_aggregate(sums: GroupSums, keys: list[str]) -> pl.DataFrame:
+    """share = critical time / total duration of the traces; mean_share = mean of
+    per-trace shares; largest critical time first."""
+    share = (
+        pl.col(CRITICAL_TIME).dt.total_nanoseconds() / sums.total_duration_ns
+        if sums.total_duration_ns else pl.lit(None, pl.Float64)
+    )
+    mean_share = pl.col("_share_sum") / sums.n_traces if sums.n_traces else pl.lit(None, pl.Float64)
+    return (
+        sums.table.with_columns(share.alias("share"), mean_share.alias("mean_share"))
+        .select(*keys, CRITICAL_TIME, "share", "mean_share", SELF_TIME, "total_time", "count", "traces", "traces_on_path")
+        .sort(CRITICAL_TIME, *keys, descending=[True, *([False] * len(keys))], nulls_last=True)
+    )
+
+
+def share_aggregate(
+    analysis: Analysis, keys: list[str], traces: np.ndarray | None = None, shares: GroupShares | None = None
+) -> pl.DataFrame:
+    """Per group over all traces (or the trace indexes in ``traces``): critical_time,
+    share (of the traces' total duration), mean_share (mean of per-trace shares),
+    self_time, total_time, count, traces (present), traces_on_path. Largest first."""
+    return finish_aggregate(group_sums(analysis, keys, traces, shares), keys)
+
+
+def trace_batches(n: int) -> list[pl.Expr]:
+    """``n`` filters that split spans into trace-complete batches by trace-id range
+    (lexical ranges of the first two hex digits: parquet statistics can skip files and
+    row groups, and every trace falls in exactly one batch)."""
+    bounds = [f"{(b * 256) // n:02x}" for b in range(1, n)]
+    filters = []
+    for b in range(n):
+        expr = pl.lit(True)
+        if b > 0:
+            expr = expr & (pl.col(s.TRACE_ID) >= bounds[b - 1])
+        if b < n - 1:
+            expr = expr & (pl.col(s.TRACE_ID) < bounds[b])
+        filters.append(expr)
+    return filters

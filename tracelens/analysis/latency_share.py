@@ -43,9 +43,13 @@ from tracelens.analysis.columnar import (
     TRACE_INDEX,
     Analysis,
     analyze,
+    finish_aggregate,
     group_shares,
+    group_sums,
+    merge_group_sums,
     share_aggregate,
     share_by_trace,
+    trace_batches,
 )
 
 By = str | Sequence[str]
@@ -109,11 +113,30 @@ PER_TRACE_COLUMNS = (CRITICAL_TIME, SHARE, SELF_TIME, TOTAL_TIME, "count", TRACE
 
 
 def latency_share(
-    spans: pl.DataFrame | pl.LazyFrame, by: By = "service", *, where: Where = None, per_trace: bool = False
+    spans: pl.DataFrame | pl.LazyFrame,
+    by: By = "service",
+    *,
+    where: Where = None,
+    per_trace: bool = False,
+    batches: int = 1,
 ) -> pl.DataFrame:
     """Critical-path attribution by ``by`` over every trace in ``spans`` (or the cohort
     of traces with a span matching ``where``). ``per_trace=True`` gives one row per
-    (trace, group) instead of the aggregate."""
+    (trace, group) instead of the aggregate. ``batches > 1`` reads and analyses the
+    (lazy) spans in that many trace-complete batches and merges the sums -- for span
+    sets larger than memory, e.g. ``latency_share(store.spans(), batches=16)``."""
+    if batches > 1:
+        parts = []
+        keys = list(group_columns(by))
+        for batch in trace_batches(batches):
+            analysis, keys = _analyze_by(spans.lazy().filter(batch), by, where)
+            if per_trace:
+                parts.append(share_by_trace(analysis, keys).select(s.TRACE_ID, *keys, *PER_TRACE_COLUMNS))
+            else:
+                parts.append(group_sums(analysis, keys))
+        if per_trace:
+            return pl.concat(parts)
+        return finish_aggregate(merge_group_sums(parts, keys), keys)
     analysis, keys = _analyze_by(spans, by, where)
     if per_trace:
         return share_by_trace(analysis, keys).select(s.TRACE_ID, *keys, *PER_TRACE_COLUMNS)
