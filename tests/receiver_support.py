@@ -55,6 +55,7 @@ def otlp_request(
     span_offset: int = 0,
     bad_trace_ids: int = 0,
     name: str = "GET /pay",
+    trace_id: bytes | None = None,
 ) -> ExportTraceServiceRequest:
     """An ExportTraceServiceRequest with ``n_spans`` valid spans of one trace, followed by
     ``bad_trace_ids`` spans whose trace_id is 15 bytes long (rejected one by one)."""
@@ -66,7 +67,8 @@ def otlp_request(
     scope_spans.scope.name = "tests"
     for i in range(n_spans + bad_trace_ids):
         span = scope_spans.spans.add()
-        span.trace_id = bytes([trace_byte] * 16) if i < n_spans else bytes([trace_byte] * 15)
+        good = trace_id or bytes([trace_byte] * 16)
+        span.trace_id = good if i < n_spans else good[:15]
         span.span_id = (span_offset + i + 1).to_bytes(8, "big")
         span.name = name
         span.kind = 2
@@ -145,7 +147,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        ok = wait_for(lambda: self._status() is not None or self.process.poll() is not None, timeout=60)
+        ok = wait_for(lambda: self._status() is not None or self.process.poll() is not None, timeout=150)
         if not ok or self.process.poll() is not None:
             self.kill()
             raise RuntimeError(f"tracelens serve did not start: {self.output()}")
@@ -175,7 +177,8 @@ class ServerProcess:
         return found
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
     def terminate(self, timeout: float = 30) -> int:
