@@ -286,3 +286,20 @@ def test_regression_switched_off_promotes():
     result = progressive_rollout(spans, baseline=BASELINE, canary=CANARY)
     assert result.verdict == "Successful" and result.promoted_at.strftime("%H:%M") == "11:30"
     assert math.isnan(result.steps[3].canary_share)
+
+
+def test_schedule_and_interval_override_the_spec():
+    spans = generate_canary_spans(
+        CanaryScenario(requests_per_second=4.0, steps=((5.0, 600.0), (25.0, 600.0), (50.0, 600.0)), seed=3)
+    )
+    result = progressive_rollout(
+        spans, baseline=BASELINE, canary=CANARY, schedule="5%:10m,25%:10m,50%:10m,100%", interval_seconds=120
+    )
+    assert [st.weight for st in result.steps] == [5.0, 25.0, 50.0, 100.0]
+    assert len(result.steps[0].checks) == 5
+    assert result.first_failed_step == 2
+    assert result.rollback_at.strftime("%H:%M") in ("10:22", "10:24")
+    from tracelens.errors import SpecError
+
+    with pytest.raises(SpecError, match="step schedule"):
+        progressive_rollout(spans, baseline=BASELINE, canary=CANARY, schedule="50%:1m,5%:1m")

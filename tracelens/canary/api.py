@@ -13,6 +13,7 @@ and the request's query parameters in, the JSON verdict out (the receiver mounts
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ import polars as pl
 
 from tracelens.canary.cohort import CohortData, FilterLike, RatioDefinition, cohort_data, infer_service, to_ns
 from tracelens.canary.judge import Verdict, judge
-from tracelens.canary.rules import CanarySpec, load_spec, loads_spec
+from tracelens.canary.rules import CanarySpec, load_spec, loads_spec, parse_schedule
 from tracelens.canary.steps import ProgressiveResult, judge_steps
 from tracelens.errors import SpecError
 
@@ -112,10 +113,20 @@ def progressive_rollout(
     rules: RulesLike = None,
     service: str | None = None,
     start: datetime | None = None,
+    schedule: str | None = None,
+    interval_seconds: float | None = None,
 ) -> ProgressiveResult:
     """Judge the spec's progressive steps (5 % -> 25 % -> 50 % -> 100 % by default) in
-    turn from ``start``; report the first failing step and when rollback would trigger."""
+    turn from ``start``; report the first failing step and when rollback would trigger.
+    ``schedule`` ("5%:10m,25%:10m,50%:10m,100%") and ``interval_seconds`` override the
+    spec's ``analysis.steps`` / ``analysis.interval``."""
     spec = resolve_rules(rules)
+    if schedule is not None:
+        spec = replace(spec, steps=parse_schedule(schedule))
+    if interval_seconds is not None:
+        if interval_seconds <= 0:
+            raise SpecError("the check interval must be positive")
+        spec = replace(spec, interval_seconds=interval_seconds)
     service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service)
     return judge_steps(base, can, spec, start=start, service=service)
 

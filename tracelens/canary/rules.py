@@ -368,6 +368,18 @@ def _parse_steps(raw: object) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def parse_schedule(text: str) -> tuple[Step, ...]:
+    """Steps from ``"5%:30m,25%:30m,50%:30m,100%"`` (a missing window means 30m)."""
+    items = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        weight, _, window = part.partition(":")
+        items.append({"weight": weight.strip(), "window": window.strip() or "30m"})
+    try:
+        return _parse_steps(items)
+    except SpecError as exc:
+        raise SpecError(f"step schedule {text!r}: {exc}") from None
+
+
 def parse_spec(raw: object) -> CanarySpec:
     """A CanarySpec from parsed YAML (a mapping). Raises SpecError naming the bad key."""
     if not isinstance(raw, Mapping):

@@ -177,7 +177,7 @@ def _summary(steps: list[StepResult], first_failed: int | None, rollback_at: dat
             continue
         share = "" if math.isnan(s.canary_share) else f", observed {100 * s.canary_share:.1f}% ({s.canary_requests} canary requests)"
         final = s.final
-        reason = f" ({final.reason})" if final is not None else ""
+        reason = f": {final.reason}" if final is not None else ""
         if s.outcome == "failed" and rollback_at is not None:
             failed = [r.metric for r in final.results if r.status == "Failed"] if final else []
             lines.append(f"{head}{share}: FAILED at {_hhmm(rollback_at)} on {', '.join(failed)} -> rollback at {_hhmm(rollback_at)}")

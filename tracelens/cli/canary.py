@@ -24,12 +24,15 @@ _STYLE = {"Successful": "green", "Failed": "bold red", "Inconclusive": "yellow"}
 @click.option("--steps", "progressive", is_flag=True,
               help="Judge the progressive steps (5% -> 25% -> 50% -> 100%, or the rule file's analysis.steps) one by one.")
 @click.option("--start", default=None, help="With --steps: when the first step began (ISO 8601). Default: the first canary request's minute.")
+@click.option("--schedule", default=None, help='With --steps: the steps, e.g. "5%:10m,25%:10m,50%:10m,100%" (default: the rule file\'s, else 30m each).')
+@click.option("--interval", default=None, help="With --steps: check every this long within a step (e.g. 1m; default 5m).")
 @data_option
 @json_option
 @handle_errors
 def canary(
     baseline: str | None, canary: str | None, rules: Path | None, service: str | None, since: str | None,
-    until: str | None, progressive: bool, start: str | None, data: Path, as_json: bool,
+    until: str | None, progressive: bool, start: str | None, schedule: str | None, interval: str | None, data: Path,
+    as_json: bool,
 ) -> None:
     """Compare a canary with its baseline, rule by rule, on per-request samples.
 
@@ -52,8 +55,11 @@ def canary(
     since_at, until_at = parse_time(since), parse_time(until)
     spans = store.spans(since=since_at, until=until_at)
     if progressive:
+        from tracelens.canary.rules import parse_duration_seconds
+
         result = progressive_rollout(
-            spans, baseline=baseline, canary=canary, rules=rules, service=service, start=parse_time(start)
+            spans, baseline=baseline, canary=canary, rules=rules, service=service, start=parse_time(start),
+            schedule=schedule, interval_seconds=parse_duration_seconds(interval, "--interval") if interval else None,
         )
         payload = result.to_dict()
         verdict = result.verdict
