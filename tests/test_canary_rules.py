@@ -95,6 +95,8 @@ analysis:
         ("canary_rules:\n  - metric: error_rate\n    threshold: 1%\nanalysis: {alpha: 2}\n", "analysis.alpha"),
         ("canary_rules:\n  - metric: error_rate\n    threshold: 1%\nmetrics: {x_rate: {total: 'kind = server'}}\n", "exactly one of good: or bad:"),
         ("canary_rules: [", "not valid YAML"),
+        ("metrics: {ok_rate: {good: 'status = = ok', total: 'kind = server'}}\ncanary_rules:\n  - {metric: ok_rate, threshold: 99%}\n", "metrics.ok_rate.good"),
+        ("canary_rules:\n  - {metric: error_rate, threshold: 1%}\nanalysis: {canary: 'service.version ='}\n", "analysis.canary"),
         ("canary_rules:\n  - {metric: error_rate, threshold: 1%}\nanalysis: {steps: [{weight: 50%}, {weight: 5%}]}\n", "must not decrease"),
     ],
 )

@@ -220,6 +220,17 @@ def _check_keys(mapping: Mapping[str, Any], allowed: frozenset[str], what: str) 
 # --- metrics ---------------------------------------------------------------------------------
 
 
+def _check_filter(text: str, what: str) -> None:
+    """Parse a filter expression now, so a typo is reported with the key that holds it."""
+    from tracelens.errors import ExpressionError
+    from tracelens.filters import parse_filter
+
+    try:
+        parse_filter(text)
+    except ExpressionError as exc:
+        raise SpecError(f"{what}: {exc}\n{exc.caret()}") from None
+
+
 def _parse_ratio_metrics(raw: object) -> dict[str, RatioMetric]:
     if raw is None:
         return {}
@@ -237,6 +248,8 @@ def _parse_ratio_metrics(raw: object) -> dict[str, RatioMetric]:
         for key, text in (("good", good), ("bad", bad), ("total", total)):
             if text is not None and not isinstance(text, str):
                 raise SpecError(f"{what}.{key}: expected a filter expression string, got {text!r}")
+            if text is not None:
+                _check_filter(text, f"{what}.{key}")
         found[str(name)] = RatioMetric(str(name), total=total, good=good, bad=bad)
     return found
 
@@ -414,6 +427,8 @@ def parse_spec(raw: object) -> CanarySpec:
     for key in ("service", "baseline", "canary"):
         if analysis.get(key) is not None and not isinstance(analysis.get(key), str):
             raise SpecError(f"analysis.{key}: expected a string")
+        if key != "service" and analysis.get(key) is not None:
+            _check_filter(analysis[key], f"analysis.{key}")
     interval = parse_duration_seconds(analysis.get("interval", DEFAULT_INTERVAL_SECONDS), "analysis.interval")
     if interval <= 0:
         raise SpecError("analysis.interval must be positive")
