@@ -51,6 +51,28 @@ class SeededIdGenerator(IdGenerator):
         return self._random.getrandbits(128) or 1
 
 
+class HashOnceResource(Resource):
+    """A Resource that computes its hash once. The OTLP encoder groups spans by resource,
+    hashing each span's resource, and ``Resource.__hash__`` serialises every attribute to
+    JSON on each call: about a tenth of the export CPU in this demo (benchmarks/demo.py)."""
+
+    def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other)
+
+
+def resource_for(instance: Instance) -> Resource:
+    """The pod's Resource: its attributes merged with the SDK's defaults (telemetry.sdk.*)."""
+    created = Resource.create(instance.resource_attributes())
+    return HashOnceResource(created.attributes, created.schema_url)
+
+
 class CountingProcessor(SpanProcessor):
     """Counts the spans the SDK ended: what the receiver must end up holding."""
 
@@ -147,7 +169,7 @@ def build_pipeline(
     providers: dict[Instance, TracerProvider] = {}
     tracers: dict[Instance, trace.Tracer] = {}
     for instance in INSTANCES:
-        provider = TracerProvider(resource=Resource.create(instance.resource_attributes()), id_generator=ids)
+        provider = TracerProvider(resource=resource_for(instance), id_generator=ids)
         for processor in processors:
             provider.add_span_processor(processor)
         providers[instance] = provider

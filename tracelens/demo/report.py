@@ -378,6 +378,15 @@ def render_summary(story: Story) -> RenderableType:
             f"{m.spans_stored} stored by tracelens via OTLP/gRPC; {m.failed_requests} requests failed."
         )
     ]
+    missing = m.spans_ended - m.spans_stored
+    if missing > 0:
+        lines.append(
+            Text(
+                f"Warning: {missing} spans ended by the SDK are not in the store ({story.run.result.spans_failed} failed to "
+                f"export; slowest export {story.run.result.slowest_export_seconds:.1f} s): the figures below cover what arrived.",
+                style="bold red",
+            )
+        )
     if m.scenarios:
         lines.append(Text("Chaos timeline: " + "; ".join(f"{label} ({_t(a)}-{_t(b)})" for label, a, b in m.scenarios)))
     else:

@@ -24,7 +24,7 @@ from tracelens.errors import TracelensError
 #: fraction of the run done, requests so far, spans so far
 Progress = Callable[[float, int, int], None]
 
-EXPORT_TIMEOUT_SECONDS: Final = 30.0
+EXPORT_TIMEOUT_SECONDS: Final = 120.0  # generous: a loaded shared machine can stall the receiver for a while
 
 
 @dataclass
@@ -56,8 +56,16 @@ def simulate_to(endpoint: str, config: SimulationConfig, progress: Progress | No
     return run(config, pipeline, report)
 
 
-def _child_main(endpoint: str, config: SimulationConfig, conn: Connection) -> None:
+def _child_main(config: SimulationConfig, conn: Connection) -> None:
     try:
+        # import the SDK and gRPC while the parent starts the receiver, then wait for it
+        import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+
+        import tracelens.demo.emit  # noqa: F401
+
+        endpoint = conn.recv()
+        if endpoint is None:
+            return
         result = simulate_to(endpoint, config, lambda f, r, s: conn.send(("progress", f, r, s)))
         conn.send(("done", result))
     except BaseException:  # the parent turns this into a TracelensError with the traceback
@@ -66,19 +74,25 @@ def _child_main(endpoint: str, config: SimulationConfig, conn: Connection) -> No
         conn.close()
 
 
-def simulate_in_child(endpoint: str, config: SimulationConfig, progress: Progress | None = None) -> SimulationResult:
-    """Run the shop in a spawned child process (see the module docstring for why)."""
-    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC threads
-    parent_end, child_end = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(endpoint, config, child_end), name="tracelens-demo-shop", daemon=True)
-    child.start()
-    child_end.close()
-    try:
+class ShopProcess:
+    """The shop in a spawned child process (see the module docstring for why), started
+    early so its imports overlap the receiver's start-up; :meth:`run` gives it the
+    endpoint and relays its progress."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC threads
+        self._conn, child_end = ctx.Pipe(duplex=True)
+        self._child = ctx.Process(target=_child_main, args=(config, child_end), name="tracelens-demo-shop", daemon=True)
+        self._child.start()
+        child_end.close()
+
+    def run(self, endpoint: str, progress: Progress | None = None) -> SimulationResult:
+        self._conn.send(endpoint)
         while True:
             try:
-                message = parent_end.recv()
+                message = self._conn.recv()
             except EOFError:
-                msg = f"the simulated shop exited unexpectedly (exit code {child.exitcode})"
+                msg = f"the simulated shop exited unexpectedly (exit code {self._child.exitcode})"
                 raise TracelensError(msg) from None
             if message[0] == "progress":
                 if progress is not None:
@@ -89,11 +103,18 @@ def simulate_in_child(endpoint: str, config: SimulationConfig, progress: Progres
             else:
                 msg = f"the simulated shop failed:\n{message[1]}"
                 raise TracelensError(msg)
-    finally:
-        child.join(timeout=10)
-        if child.is_alive():
-            child.terminate()
-            child.join()
+
+    def close(self) -> None:
+        """Stop the child (telling it to quit if it never got an endpoint)."""
+        try:
+            self._conn.send(None)
+        except OSError:
+            pass  # it already finished and closed its end
+        self._child.join(timeout=10)
+        if self._child.is_alive():
+            self._child.terminate()
+            self._child.join()
+        self._conn.close()
 
 
 def run_demo(
@@ -109,11 +130,15 @@ def run_demo(
     from tracelens.store import Store
 
     data = data or Path(tempfile.mkdtemp(prefix="tracelens-demo-"))
-    with Store.open(data) as store:
-        store.start_flusher()
-        with Receiver(store, ReceiverConfig(grpc_port=0, http_port=0)) as receiver:
-            endpoint = f"127.0.0.1:{receiver.grpc_port}"
-            simulate = simulate_to if in_process else simulate_in_child
-            result = simulate(endpoint, config, progress)
-            counters = receiver.counters
+    shop = None if in_process else ShopProcess(config)
+    try:
+        with Store.open(data) as store:
+            store.start_flusher()
+            with Receiver(store, ReceiverConfig(grpc_port=0, http_port=0)) as receiver:
+                endpoint = f"127.0.0.1:{receiver.grpc_port}"
+                result = simulate_to(endpoint, config, progress) if shop is None else shop.run(endpoint, progress)
+                counters = receiver.counters
+    finally:
+        if shop is not None:
+            shop.close()
     return DemoRun(data, config, result, counters, endpoint)

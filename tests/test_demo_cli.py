@@ -1,0 +1,30 @@
+"""`tracelens demo` end to end through the CLI: a short run, human and JSON output."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from tracelens.cli.main import cli
+
+
+def test_demo_json_run(tmp_path):
+    data = tmp_path / "shop"
+    result = CliRunner().invoke(
+        cli, ["demo", "--duration", "4m", "--rps", "0.5", "--seed", "3", "--scenario", "kill-pod@1m+2m", "--data", str(data), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["data"] == str(data)
+    counts = {k: payload[k] for k in ("requests", "spans_ended", "spans_stored", "failed_requests")}
+    assert payload["spans_stored"] == payload["spans_ended"] > 0, counts
+    assert [c["scenario"] for c in payload["chaos"]] == ["kill-pod@1m+2m"]
+    assert {slo["slo"] for slo in payload["slos"]} == {"shop-availability", "checkout-latency"}
+    assert (data / "demo-slos.yaml").exists()
+
+
+def test_demo_rejects_a_bad_duration():
+    result = CliRunner().invoke(cli, ["demo", "--duration", "soon"])
+    assert result.exit_code == 2
+    assert "invalid duration 'soon'" in result.output
