@@ -94,3 +94,22 @@ def test_cohort_diff_finds_the_slower_operations_and_their_share():
     table = diff_cohorts(same, parse_filter('service.version = "1.4"'), parse_filter('service.version = "2.0"'))
     assert not table["significant"].any()
     assert table["critical_share_delta"].abs().max() < 0.02
+
+
+def test_seed_checkout_trace_with_credit_card_api_500ms_slower(checkout_spans):
+    """The seed's checkout trace (fixtures/checkout_trace.json) against a copy where
+    credit-card-api takes 500 ms longer and everything after it moves later."""
+    card_end = checkout_spans.filter(pl.col(s.SERVICE_NAME) == "credit-card-api")[s.END][0]
+    delay = pl.duration(milliseconds=500)
+    slower = checkout_spans.with_columns(
+        pl.when(pl.col(s.START) >= card_end).then(pl.col(s.START) + delay).otherwise(pl.col(s.START)).alias(s.START),
+        pl.when(pl.col(s.END) >= card_end).then(pl.col(s.END) + delay).otherwise(pl.col(s.END)).alias(s.END),
+        pl.lit("f" * 32).alias(s.TRACE_ID),
+    ).with_columns((pl.col(s.END) - pl.col(s.START)).alias(s.DURATION))
+    diff = diff_traces(checkout_spans, slower)
+    first = diff.table.row(0, named=True)
+    assert (first[s.SERVICE_NAME], first["name"]) == ("credit-card-api", "POST /v1/charges")
+    assert first["critical_delta_ms"] == pytest.approx(500) and first["self_delta_ms"] == pytest.approx(500)
+    assert diff.duration_delta_ms == pytest.approx(500)
+    others = diff.table.slice(1)
+    assert (others["critical_delta_ms"].abs() < 1e-9).all() and (others["self_delta_ms"].abs() < 1e-9).all()
