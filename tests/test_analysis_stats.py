@@ -144,3 +144,28 @@ def test_hodges_lehmann_on_heavily_tied_large_samples_is_fast_and_exact():
     assert r.shift == 0.0
     for k in (1, 3_000_000, 3_600_000):
         assert stats.pairwise_difference_order_statistic(x, y, k, method="bisect") == (0.0 if k <= 3_000_000 else 800.0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.lists(st.integers(min_value=0, max_value=30).map(lambda v: v / 4), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=_values, y=_values, data=st.data())
+def test_order_statistic_bisection_equals_sorting_on_tied_data(x, y, data):
+    xs, ys = np.asarray(x), np.asarray(y)
+    ordered = np.sort(np.subtract.outer(ys, xs).ravel())
+    k = data.draw(st.integers(min_value=1, max_value=ordered.size))
+    assert stats.pairwise_difference_order_statistic(xs, ys, k, method="bisect") == ordered[k - 1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=_values, y=_values)
+def test_mann_whitney_matches_scipy_on_random_tied_samples(x, y):
+    ours = stats.mann_whitney_u(x, y)
+    theirs = scipy_stats.mannwhitneyu(x, y, method=ours.method)
+    assert ours.statistic == pytest.approx(theirs.statistic)
+    if not np.isnan(theirs.pvalue):
+        assert ours.pvalue == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-12)
