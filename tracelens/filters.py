@@ -481,10 +481,10 @@ class _Parser:
                 if field.type in ("duration", "number"):
                     raise self.error(f"{op} needs a text field; {field.name} is a {field.type}", op_token)
                 raise self.error(f"{op} needs a quoted regular expression, got {value_token.text}", value_token)
-            pattern = str(value_token.value)
+            pattern = f"^(?:{value_token.value})$"  # whole-value match, like TraceQL and PromQL
             self.check_regex(pattern, value_token)
             column = pl.col(field.column).cast(pl.String) if field.column else _attribute_text(field)
-            matched = column.str.contains(f"^(?:{pattern})$")
+            matched = column.str.contains(pattern)
             result = matched if op == "=~" else ~matched
             return result.fill_null(False)
         value = self.coerce(field, op, value_token)
