@@ -104,7 +104,7 @@ GRAPH_COLUMNS: Final = (
 
 #: columns of ``ServiceGraph.calls``: one row per call
 CALL_COLUMNS: Final = (
-    "trace", "source", "target", "connection_type", "target_kind", "start",
+    "trace", "source", "target", "connection_type", "start",
     "client_ns", "server_ns", "gap_ns", "error", "entry_row", "critical_path_ns",
 )
 
@@ -238,7 +238,7 @@ class _Spans:
     trace: npt.NDArray[np.int64]  # dense trace index, order of first appearance
     trace_first_row: npt.NDArray[np.int64]
     kind: npt.NDArray[np.int8]  # -1 for duplicate rows: they take part in nothing
-    service: npt.NDArray[np.int64]  # code into service_names
+    service: npt.NDArray[np.int32]  # code into service_names
     service_names: pl.Series
     start: npt.NDArray[np.int64]
     duration: npt.NDArray[np.int64]
@@ -248,12 +248,12 @@ class _Spans:
     duplicates: int
 
 
-def _codes(column: pl.Series) -> tuple[npt.NDArray[np.int64], pl.Series]:
+def _codes(column: pl.Series) -> tuple[npt.NDArray[np.int32], pl.Series]:
     """Dense codes (0..k-1, in sorted order of the values) and the sorted distinct values
     (hash-based: a handful of service names over millions of rows)."""
     filled = column.fill_null(s.UNKNOWN_SERVICE)
     names = filled.unique().sort()
-    codes = filled.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64).to_numpy()
+    codes = filled.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int32).to_numpy()
     return codes, names
 
 
@@ -319,23 +319,70 @@ def _linked_producers(frame: pl.DataFrame) -> pl.DataFrame:
     return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner").select("consumer", "producer").unique(maintain_order=True).collect()
 
 
-def _peer_names(frame: pl.DataFrame, rows: npt.NDArray[np.int64]) -> pl.DataFrame:
-    """Name, node kind and connection type of the virtual peer of CLIENT spans ``rows``
-    (name null when the span names no peer)."""
+class _NodeNames:
+    """Node names as integer codes: the services first (code = service code), then virtual
+    peers and queues as they are found, then the user. Calls carry codes; names are
+    attached once, at the end (group-bys on small integers, not strings)."""
+
+    def __init__(self, services: pl.Series) -> None:
+        self.names: list[str] = services.to_list()
+        self.kinds: list[str] = [SERVICE] * len(self.names)
+        self._code = {name: code for code, name in enumerate(self.names)}
+
+    def code(self, name: str, kind: str) -> int:
+        if name not in self._code:  # an instrumented service of that name keeps kind "service"
+            self._code[name] = len(self.names)
+            self.names.append(name)
+            self.kinds.append(kind)
+        return self._code[name]
+
+    def enum_series(self) -> pl.Series:
+        return pl.Series("node", self.names, dtype=pl.Enum(self.names))
+
+
+_PEER_COLUMNS: Final = (s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS, s.DB_SYSTEM_NAME, s.DB_NAMESPACE)
+_QUEUE_COLUMNS: Final = (s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM)
+
+
+def _peer_name_expr() -> tuple[pl.Expr, pl.Expr]:
+    """(name, is_database) of the virtual peer of a CLIENT span: a database is
+    ``peer.service`` or ``<db.system.name>/<db.namespace>``; anything else is named by
+    ``peer.service`` -> ``server.address`` -> ``network.peer.address``."""
     db_name = (
         pl.when(pl.col(s.DB_NAMESPACE).is_not_null())
         .then(pl.concat_str(pl.col(s.DB_SYSTEM_NAME), pl.lit("/"), pl.col(s.DB_NAMESPACE)))
         .otherwise(pl.col(s.DB_SYSTEM_NAME))
     )
     is_db = pl.col(s.DB_SYSTEM_NAME).is_not_null()
-    return frame.select(s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS, s.DB_SYSTEM_NAME, s.DB_NAMESPACE)[rows].select(
-        pl.when(is_db)
-        .then(pl.coalesce(pl.col(s.PEER_SERVICE), db_name))
-        .otherwise(pl.coalesce(s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS))
-        .alias("target"),
-        pl.when(is_db).then(pl.lit(DATABASE_NODE)).otherwise(pl.lit(EXTERNAL)).alias("target_kind"),
-        pl.when(is_db).then(pl.lit(DATABASE)).otherwise(pl.lit(VIRTUAL_NODE)).alias("connection_type"),
+    name = pl.when(is_db).then(pl.coalesce(pl.col(s.PEER_SERVICE), db_name)).otherwise(
+        pl.coalesce(s.PEER_SERVICE, s.SERVER_ADDRESS, s.NETWORK_PEER_ADDRESS)
     )
+    return name.alias("name"), is_db.alias("is_db")
+
+
+def _name_rows(
+    frame: pl.DataFrame, rows: npt.NDArray[np.int64], columns: tuple[str, ...], exprs: tuple[pl.Expr, ...]
+) -> tuple[npt.NDArray[np.int64], pl.DataFrame]:
+    """Group ``rows`` by the values of ``columns`` (one pass over the strings; gathering
+    string columns row by row from a many-chunk frame costs several times more) and
+    evaluate ``exprs`` once per group. Returns the group of each row (aligned with
+    ``rows``) and the per-group results."""
+    mask = np.zeros(frame.height, dtype=np.bool_)
+    mask[rows] = True
+    groups = (
+        frame.lazy()
+        .select(columns)
+        .with_row_index("row")
+        .filter(pl.Series(mask))
+        .group_by(columns)
+        .agg(pl.col("row"))
+        .with_row_index("group")
+        .collect()
+    )
+    members = groups.select("group", "row").explode("row")
+    aligned = np.empty(rows.size, dtype=np.int64)  # rows is sorted: place members by search
+    aligned[np.searchsorted(rows, members["row"].to_numpy())] = members["group"].to_numpy()
+    return aligned, groups.select(*exprs)
 
 
 def _nullable(values: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pl.Series:
@@ -343,19 +390,23 @@ def _nullable(values: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pl
     return series if valid.all() else pl.select(pl.when(pl.Series(valid)).then(series)).to_series()
 
 
+_CONNECTION_CODE: Final = {name: code for code, name in enumerate(CONNECTION_TYPES)}
+
+
 def _calls(
     sp: _Spans,
     *,
     caller: npt.NDArray[np.int64],
     callee: npt.NDArray[np.int64] | None,
-    target: pl.Series,
-    target_kind: pl.Series | str,
-    connection_type: pl.Series | str,
+    target: npt.NDArray[np.int64],
+    connection: npt.NDArray[np.int64] | str,
     client: npt.NDArray[np.bool_] | bool,
     queue: npt.NDArray[np.bool_] | bool,
     entry_row: npt.NDArray[np.int64],
+    user: int,
 ) -> pl.DataFrame:
-    """Call rows from caller rows (-1 = the user) and callee rows (None = a virtual peer).
+    """Call rows from caller rows (-1 = the user, node code ``user``) and callee rows
+    (None = a virtual peer); ``target`` and the result's source/target are node codes.
 
     ``client`` marks callers whose duration is the client-side latency (CLIENT and PRODUCER
     spans, not e.g. a SERVER span that called out without a CLIENT span). The gap is
@@ -377,24 +428,19 @@ def _calls(
         start = sp.start[callee]
         trace_row = callee
     else:
-        server_ns = pl.Series([None] * n, dtype=pl.Int64)
-        gap_series = pl.Series([None] * n, dtype=pl.Int64)
+        server_ns = pl.repeat(None, n, dtype=pl.Int64, eager=True)
+        gap_series = pl.repeat(None, n, dtype=pl.Int64, eager=True)
         start = sp.start[safe_caller]
         trace_row = safe_caller
-    source = sp.service_names.gather(sp.service[safe_caller])
-    if not has_caller.all():
-        source = pl.select(pl.when(pl.Series(has_caller)).then(source).otherwise(pl.lit(USER_NODE))).to_series()
-
-    def column(value: pl.Series | str, name: str) -> pl.Series:
-        return value.alias(name) if isinstance(value, pl.Series) else pl.Series(name, [value] * n, dtype=pl.String)
-
+    codes = (
+        np.full(n, _CONNECTION_CODE[connection], dtype=np.int8) if isinstance(connection, str) else connection.astype(np.int8)
+    )
     return pl.DataFrame(
         {
             "trace": pl.Series(sp.trace[trace_row], dtype=pl.Int64),
-            "source": source,
-            "target": target.alias("target"),
-            "connection_type": column(connection_type, "connection_type"),
-            "target_kind": column(target_kind, "target_kind"),
+            "source": pl.Series(np.where(has_caller, sp.service[safe_caller], user), dtype=pl.UInt32),
+            "target": pl.Series(target, dtype=pl.UInt32),
+            "connection_type": pl.Series(codes, dtype=pl.UInt8),
             "start": pl.Series(start, dtype=pl.Int64),
             "client_ns": _nullable(client_ns, client_valid),
             "server_ns": server_ns,
@@ -407,16 +453,19 @@ def _calls(
 
 @dataclass(frozen=True)
 class _Resolved:
-    calls: pl.DataFrame
+    calls: pl.DataFrame  # source/target/connection_type as integer codes
+    names: _NodeNames
     is_entry: npt.NDArray[np.bool_]
     accuracy: dict[str, int]
 
 
 def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
     n = sp.parent.size
+    names = _NodeNames(sp.service_names)
     has_parent = sp.parent >= 0
     safe_parent = np.where(has_parent, sp.parent, 0)
-    parent_kind = np.where(has_parent, sp.kind[safe_parent], -1)
+    parent_kind = sp.kind[safe_parent]
+    parent_kind[~has_parent] = -1
     same_service = has_parent & (sp.service[safe_parent] == sp.service)
     kind = sp.kind
     client_server = has_parent & (parent_kind == _CLIENT) & (kind == _SERVER)
@@ -438,109 +487,100 @@ def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
     link_same = sp.service[link_consumer] == sp.service[link_producer]
     link_keep = self_loops | ~link_same
 
+    # CLIENT spans with no callee: calls to virtual peers (databases, external APIs)
+    virtual_rows = np.flatnonzero((kind == _CLIENT) & ~has_callee)
+    group, peers = _name_rows(sp.frame, virtual_rows, _PEER_COLUMNS, _peer_name_expr())
+    peer_code = np.array(
+        [-1 if name is None else names.code(name, DATABASE_NODE if db else EXTERNAL) for name, db in peers.iter_rows()],
+        dtype=np.int64,
+    )
+    peer_db = peers["is_db"].to_numpy().astype(np.bool_) if peers.height else np.zeros(0, np.bool_)
+    row_code = peer_code[group] if group.size else np.zeros(0, np.int64)
+    named = row_code >= 0
+    peer_self = named & (row_code == sp.service[virtual_rows])
+    peer_keep = named & (self_loops | ~peer_self)
+
+    # PRODUCER spans nobody consumed: calls to their queue
+    lonely = np.flatnonzero((kind == _PRODUCER) & ~has_callee)
+    qgroup, queues = _name_rows(
+        sp.frame, lonely, _QUEUE_COLUMNS, (pl.coalesce(s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM).alias("name"),)
+    )
+    queue_code = np.array([-1 if q is None else names.code(q, QUEUE) for (q,) in queues.iter_rows()], dtype=np.int64)
+    queue_row_code = queue_code[qgroup] if qgroup.size else np.zeros(0, np.int64)
+    queue_named = queue_row_code >= 0
+
+    roots = np.flatnonzero(~sp.has_parent_id & (kind == _SERVER))
+    user = names.code(USER_NODE, USER) if roots.size else len(names.names)
+
     is_entry = kept.copy()
     frames: list[pl.DataFrame] = []
-
     # direct and messaging parent/child calls
     callee_rows = np.flatnonzero(kept)
-    caller_rows = sp.parent[callee_rows]
     is_messaging = producer_consumer[callee_rows]
     frames.append(
         _calls(
             sp,
-            caller=caller_rows,
+            caller=sp.parent[callee_rows],
             callee=callee_rows,
-            target=sp.service_names.gather(sp.service[callee_rows]),
-            target_kind=SERVICE,
-            connection_type=pl.Series(np.where(is_messaging, MESSAGING, DIRECT)),
+            target=sp.service[callee_rows],
+            connection=np.where(is_messaging, _CONNECTION_CODE[MESSAGING], _CONNECTION_CODE[DIRECT]),
             client=np.isin(parent_kind[callee_rows], (_CLIENT, _PRODUCER)),
             queue=is_messaging,
             entry_row=callee_rows,
+            user=user,
         )
     )
-
     # messaging through span links: never on a critical path (links are non-blocking)
-    keep_pairs = link_keep
     frames.append(
         _calls(
             sp,
-            caller=link_producer[keep_pairs],
-            callee=link_consumer[keep_pairs],
-            target=sp.service_names.gather(sp.service[link_consumer[keep_pairs]]),
-            target_kind=SERVICE,
-            connection_type=MESSAGING,
+            caller=link_producer[link_keep],
+            callee=link_consumer[link_keep],
+            target=sp.service[link_consumer[link_keep]],
+            connection=MESSAGING,
             client=True,
             queue=True,
-            entry_row=np.full(int(keep_pairs.sum()), -1, dtype=np.int64),
+            entry_row=np.full(int(link_keep.sum()), -1, dtype=np.int64),
+            user=user,
         )
     )
-
-    # CLIENT spans with no callee: calls to virtual peers (databases, external APIs)
-    virtual_rows = np.flatnonzero((kind == _CLIENT) & ~has_callee)
-    peers = _peer_names(sp.frame, virtual_rows)
-    named = peers["target"].is_not_null().to_numpy()
-    peer_self = named & (peers["target"] == sp.service_names.gather(sp.service[virtual_rows])).fill_null(False).to_numpy()
-    peer_keep = named & (self_loops | ~peer_self)
     rows = virtual_rows[peer_keep]
     is_entry[rows] = True
-    kept_peers = peers.filter(pl.Series(peer_keep))
     frames.append(
         _calls(
             sp,
             caller=rows,
             callee=None,
-            target=kept_peers["target"],
-            target_kind=kept_peers["target_kind"],
-            connection_type=kept_peers["connection_type"],
+            target=row_code[peer_keep],
+            connection=np.where(peer_db[group[peer_keep]], _CONNECTION_CODE[DATABASE], _CONNECTION_CODE[VIRTUAL_NODE])
+            if rows.size
+            else VIRTUAL_NODE,
             client=True,
             queue=False,
             entry_row=rows,
+            user=user,
         )
     )
-
-    # PRODUCER spans nobody consumed: calls to their queue
-    lonely = np.flatnonzero((kind == _PRODUCER) & ~has_callee)
-    queue_names = sp.frame.select(s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM)[lonely].select(
-        pl.coalesce(s.MESSAGING_DESTINATION_NAME, s.MESSAGING_SYSTEM).alias("target")
-    )["target"]
-    queue_named = queue_names.is_not_null().to_numpy()
     rows = lonely[queue_named]
     is_entry[rows] = True
     frames.append(
         _calls(
-            sp,
-            caller=rows,
-            callee=None,
-            target=queue_names.filter(pl.Series(queue_named)),
-            target_kind=QUEUE,
-            connection_type=MESSAGING,
-            client=True,
-            queue=False,
-            entry_row=rows,
+            sp, caller=rows, callee=None, target=queue_row_code[queue_named], connection=MESSAGING,
+            client=True, queue=False, entry_row=rows, user=user,
         )
     )
-
     # the user in front of root SERVER spans (roots, not orphans)
-    roots = np.flatnonzero(~sp.has_parent_id & (kind == _SERVER))
     is_entry[roots] = True
     frames.append(
         _calls(
-            sp,
-            caller=np.full(roots.size, -1, dtype=np.int64),
-            callee=roots,
-            target=sp.service_names.gather(sp.service[roots]),
-            target_kind=SERVICE,
-            connection_type=VIRTUAL_NODE,
-            client=True,
-            queue=False,
-            entry_row=roots,
+            sp, caller=np.full(roots.size, -1, dtype=np.int64), callee=roots, target=sp.service[roots],
+            connection=VIRTUAL_NODE, client=True, queue=False, entry_row=roots, user=user,
         )
     )
 
-    calls = pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) else frames[0]
-    names = sp.service_names
-    missing_names = ((names == "") | names.str.starts_with(s.UNKNOWN_SERVICE)).to_numpy()
-    service_missing = int(missing_names[sp.service].sum()) if n else 0
+    calls = pl.concat(frames, how="vertical")
+    service_names = sp.service_names
+    missing_names = ((service_names == "") | service_names.str.starts_with(s.UNKNOWN_SERVICE)).to_numpy()
     consumers = kind == _CONSUMER
     accuracy = {
         "spans": n,
@@ -556,34 +596,30 @@ def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
         "consumer_without_producer": int((consumers & ~producer_consumer & ~consumer_linked).sum()),
         "cross_service_without_kinds": int((crossing & ~client_server & ~producer_consumer).sum()),
         "spans_without_kind": int((kind == _UNSPECIFIED).sum()),
-        "spans_without_service": service_missing,
+        "spans_without_service": int(missing_names[sp.service].sum()) if n else 0,
         "orphans": sp.orphans,
         "duplicate_span_ids": sp.duplicates,
-        "self_calls": int((crossing & same_service).sum() + (link_same.sum() if link_same.size else 0) + peer_self.sum()),
+        "self_calls": int((crossing & same_service).sum() + link_same.sum() + peer_self.sum()),
     }
-    return _Resolved(calls=calls, is_entry=is_entry, accuracy=accuracy)
+    return _Resolved(calls=calls, names=names, is_entry=is_entry, accuracy=accuracy)
 
 
 # --- critical path -----------------------------------------------------------------------
 
 
-def _attribute_critical_path(sp: _Spans, is_entry: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], pl.DataFrame]:
-    """Critical-path ns owned by each entry row, and ns owned by no entry per service."""
+def _attribute_critical_path(
+    sp: _Spans, is_entry: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Critical-path ns owned by each entry row, and ns owned by no entry per service
+    code (top-level work of a root that is not a SERVER span, orphan fragments: it stays
+    with the service of the span)."""
     critical = sp.critical
     owner = owning_entries(sp.parent, is_entry)
     on_path = critical > 0
     owned = on_path & (owner >= 0)
     by_entry = np.bincount(owner[owned], weights=critical[owned], minlength=sp.parent.size)
     unowned = on_path & (owner < 0)
-    # time no entry owns (top-level work of a root that is not a SERVER span, orphan
-    # fragments) stays with the service of the span
-    codes = sp.service[unowned]
-    by_code = np.bincount(codes, weights=critical[unowned], minlength=sp.service_names.len())
-    present = np.flatnonzero(np.bincount(codes, minlength=sp.service_names.len()))
-    by_service = pl.DataFrame(
-        {"node": sp.service_names.gather(present), "ns": np.rint(by_code[present]).astype(np.int64)},
-        schema={"node": pl.String, "ns": pl.Int64},
-    )
+    by_service = np.bincount(sp.service[unowned], weights=critical[unowned], minlength=sp.service_names.len())
     return by_entry, by_service
 
 
@@ -597,13 +633,28 @@ def _percentiles(column: str, prefix: str) -> list[pl.Expr]:
     ]
 
 
-def _edge_frame(calls: pl.DataFrame, total_cp_ns: int) -> pl.DataFrame:
+_CONNECTION_ENUM: Final = pl.Series("connection_type", CONNECTION_TYPES, dtype=pl.Enum(list(CONNECTION_TYPES)))
+
+
+def _named_calls(calls: pl.DataFrame, names: _NodeNames) -> pl.DataFrame:
+    """The calls with node names (Enum) and connection types (Enum) for their codes."""
+    nodes = names.enum_series()
+    return calls.with_columns(
+        nodes.gather(calls["source"]).alias("source"),
+        nodes.gather(calls["target"]).alias("target"),
+        _CONNECTION_ENUM.gather(calls["connection_type"]).alias("connection_type"),
+    )
+
+
+def _edge_frame(calls: pl.DataFrame, names: _NodeNames, total_cp_ns: int) -> pl.DataFrame:
+    """One row per (source, target), by critical-path time; ``calls`` carries codes."""
     share = pl.col("critical_path_ms") * _NS_PER_MS / total_cp_ns if total_cp_ns else pl.lit(0.0)
-    return (
+    nodes = pl.Series(names.names, dtype=pl.String)
+    edges = (
         calls.group_by("source", "target")
         .agg(
             # an edge reached in more than one way is labelled by its most common way
-            pl.col("connection_type").mode().sort().first().alias("connection_type"),
+            pl.col("connection_type").mode().min().alias("connection_type"),
             pl.len().cast(pl.Int64).alias("calls"),
             pl.col("error").sum().cast(pl.Int64).alias("errors"),
             pl.col("trace").n_unique().cast(pl.Int64).alias("traces"),
@@ -613,7 +664,12 @@ def _edge_frame(calls: pl.DataFrame, total_cp_ns: int) -> pl.DataFrame:
             (pl.col("gap_ns").mean() / _NS_PER_MS).alias("gap_mean_ms"),
             (pl.col("critical_path_ns").sum() / _NS_PER_MS).alias("critical_path_ms"),
         )
-        .with_columns(
+    )
+    return (
+        edges.with_columns(
+            nodes.gather(edges["source"]).alias("source"),
+            nodes.gather(edges["target"]).alias("target"),
+            pl.Series(CONNECTION_TYPES, dtype=pl.String).gather(edges["connection_type"]).alias("connection_type"),
             (pl.col("errors") / pl.col("calls")).alias("error_rate"),
             share.alias("critical_path_share"),
         )
@@ -628,28 +684,15 @@ def _edge_frame(calls: pl.DataFrame, total_cp_ns: int) -> pl.DataFrame:
 
 
 def _node_frame(
-    sp: _Spans, calls: pl.DataFrame, unowned_cp: pl.DataFrame, total_cp_ns: int, window_s: float
+    sp: _Spans, calls: pl.DataFrame, names: _NodeNames, unowned_cp: npt.NDArray[np.float64], total_cp_ns: int, window_s: float
 ) -> pl.DataFrame:
-    services = pl.DataFrame(
-        {
-            "node": sp.service_names,
-            "kind": [SERVICE] * sp.service_names.len(),
-            "spans": np.bincount(sp.service, minlength=sp.service_names.len()).astype(np.int64),
-        },
-        schema={"node": pl.String, "kind": pl.String, "spans": pl.Int64},
-    )
-    virtual = (
-        calls.filter(pl.col("target_kind") != SERVICE)
-        .group_by("target")
-        .agg(pl.col("target_kind").first().alias("kind"))
-        .rename({"target": "node"})
-        .join(services.select("node"), on="node", how="anti")  # an instrumented name wins
-        .with_columns(pl.lit(0, pl.Int64).alias("spans"))
-    )
-    users = pl.DataFrame(
-        {"node": [USER_NODE], "kind": [USER], "spans": [0]}, schema={"node": pl.String, "kind": pl.String, "spans": pl.Int64}
-    ).filter(pl.lit(bool(calls.filter(pl.col("source") == USER_NODE).height)))
-    nodes = pl.concat([services, virtual.select("node", "kind", "spans"), users])
+    """One row per node: RED of its incoming calls, critical-path time (owned through its
+    incoming calls, plus time no call owns in a service's own spans)."""
+    k = len(names.names)
+    spans = np.zeros(k, dtype=np.int64)
+    spans[: sp.service_names.len()] = np.bincount(sp.service, minlength=sp.service_names.len())
+    cp_ns = np.zeros(k, dtype=np.float64)
+    cp_ns[: unowned_cp.size] = unowned_cp
     incoming = (
         calls.group_by("target")
         .agg(
@@ -661,16 +704,24 @@ def _node_frame(
             ],
             pl.col("critical_path_ns").sum().alias("_cp_owned"),
         )
-        .rename({"target": "node"})
+        .rename({"target": "code"})
     )
     cp_share = pl.col("critical_path_ms") * _NS_PER_MS / total_cp_ns if total_cp_ns else pl.lit(0.0)
+    nodes = pl.DataFrame(
+        {
+            "code": pl.Series(np.arange(k), dtype=pl.UInt32),
+            "node": pl.Series(names.names, dtype=pl.String),
+            "kind": pl.Series(names.kinds, dtype=pl.String),
+            "spans": spans,
+            "_cp_unowned": cp_ns,
+        }
+    )
     return (
-        nodes.join(incoming, on="node", how="left")
-        .join(unowned_cp.rename({"ns": "_cp_unowned"}), on="node", how="left")
+        nodes.join(incoming, on="code", how="left")
         .with_columns(
             pl.col("requests").fill_null(0),
             pl.col("errors").fill_null(0),
-            ((pl.col("_cp_owned").fill_null(0) + pl.col("_cp_unowned").fill_null(0)) / _NS_PER_MS).alias("critical_path_ms"),
+            ((pl.col("_cp_owned").fill_null(0) + pl.col("_cp_unowned")) / _NS_PER_MS).alias("critical_path_ms"),
         )
         .with_columns(
             (pl.col("requests") / window_s).alias("rate_per_s"),
@@ -727,13 +778,13 @@ def service_graph(
     owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0.0) if entry.size else np.zeros(0)
     total_cp = int(sp.critical.sum())
     calls = calls.with_columns(pl.Series("critical_path_ns", np.rint(owned).astype(np.int64)))
-    edges = _edge_frame(calls, total_cp)
-    nodes = _node_frame(sp, calls, unowned, total_cp, _window_seconds(sp.start))
+    edges = _edge_frame(calls, resolved.names, total_cp)
+    nodes = _node_frame(sp, calls, resolved.names, unowned, total_cp, _window_seconds(sp.start))
     return ServiceGraph(
         graph=_networkx(nodes, edges),
         nodes=nodes,
         edges=edges,
-        calls=calls,
+        calls=_named_calls(calls, resolved.names),
         accuracy=GraphAccuracy(**resolved.accuracy),
         critical_path_ns=total_cp,
         trace_first_row=sp.trace_first_row,
