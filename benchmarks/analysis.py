@@ -136,13 +136,51 @@ def reference(frame: pl.DataFrame) -> tuple[float, dict]:
     return clock() - t0, result
 
 
+def build_store(path: str, frame: pl.DataFrame, copies: int) -> int:
+    """A store holding ``copies`` copies of ``frame`` (trace ids re-prefixed per copy)."""
+    from tracelens.store import Store
+
+    total = 0
+    with Store.open(path) as store:
+        for c in range(copies):
+            copy = frame.with_columns((pl.lit(f"{c:02x}") + pl.col(s.TRACE_ID).str.slice(2)).alias(s.TRACE_ID))
+            store.append(s.conform(copy).collect())
+            store.flush()
+            total += copy.height
+            print(f"  store: {total:,} spans", flush=True)
+    return total
+
+
+def analyze_store(path: str, batches: int) -> None:
+    """Run in a fresh process: per-service latency share of every trace in the store,
+    in trace-complete batches; prints spans/s and this process's peak RSS."""
+    import tracelens
+    from tracelens.analysis.latency_share import latency_share
+
+    store = tracelens.open(path)
+    t0, c0 = time.perf_counter(), clock()
+    table = latency_share(store.spans(), by="service", batches=batches)
+    wall, cpu = time.perf_counter() - t0, clock() - c0
+    spans = int(table["count"].sum())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"store     : {spans:,} spans in {batches} trace-complete batches: {wall:.1f} s wall, {cpu:.1f} s CPU "
+          f"({spans / cpu:,.0f} spans/s CPU, read included); peak RSS {peak:,.0f} MB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--traces", type=int, default=100_000)
     parser.add_argument("--reference-traces", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cache", default="", help="keep the generated spans in <cache>.<traces>.parquet")
+    parser.add_argument("--store", default="", help="also build a store here from --copies copies and analyse it")
+    parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--batches", type=int, default=16)
+    parser.add_argument("--analyze-store", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.analyze_store:
+        analyze_store(args.analyze_store, args.batches)
+        return 0
 
     t0 = time.perf_counter()
     cache = args.cache and f"{args.cache}.{args.traces}.v2.parquet"
@@ -180,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak RSS  : {peak:,.0f} MB (whole process, generator included)")
     target = 1_500_000
     print(f"target    : {target:,} spans/s -> {'met' if bulk_rate >= target else 'NOT met'}")
+    if args.store:
+        import subprocess
+
+        if not os.path.exists(args.store):
+            build_store(args.store, frame, args.copies)
+        subprocess.run([sys.executable, __file__, "--analyze-store", args.store, "--batches", str(args.batches)], check=True)
     return 0 if got == want else 1
 
 

@@ -575,3 +575,30 @@ def aggregate_groups(group, critical, self_time, total, count, share, n_groups):
         if not np.isnan(share[i]):
             g_share[g] += share[i]
     return g_critical, g_self, g_total, g_count, g_traces, g_on_path, g_share
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8).copy()
+
+
+@njit(cache=True)
+def format_hex(hi, lo, width):
+    """Arrow large_string buffers (offsets, data) of fixed-width lowercase hex ids from
+    (hi, lo) uint64 halves (``hi`` ignored when width is 16): the inverse of parse_hex."""
+    digits = _HEX_DIGITS
+    n = lo.shape[0]
+    offsets = np.empty(n + 1, np.int64)
+    data = np.empty(n * width, np.uint8)
+    for i in range(n + 1):
+        offsets[i] = i * width
+    for i in range(n):
+        base = i * width
+        v = lo[i]
+        for j in range(15, -1, -1):
+            data[base + width - 16 + j] = digits[np.int64(v & np.uint64(15))]
+            v >>= np.uint64(4)
+        if width > 16:
+            v = hi[i]
+            for j in range(width - 17, -1, -1):
+                data[base + j] = digits[np.int64(v & np.uint64(15))]
+                v >>= np.uint64(4)
+    return offsets, data

@@ -56,8 +56,9 @@ class Analysis:
     """
 
     def __init__(self, frame: pl.DataFrame, order: np.ndarray, offsets: np.ndarray, start: np.ndarray,
-                 end: np.ndarray, results: tuple) -> None:
+                 end: np.ndarray, results: tuple, span_u64: np.ndarray | None = None) -> None:
         self.frame = frame
+        self.span_u64 = span_u64  # parsed span ids (row order), None if they were not hex
         self.order = order
         self.offsets = offsets
         self.start_ns = start
@@ -75,9 +76,14 @@ class Analysis:
         rows = pl.Series(self.order[self.sec_pos])
         # the trace id comes from the (small) per-trace column: a local, cheap gather
         trace_of_section = np.repeat(np.arange(self.n_traces, dtype=np.int64), np.diff(self.sec_off))
+        if self.span_u64 is not None:  # print the parsed ids again: no string gather
+            section_span = self.span_u64[self.order[self.sec_pos]]
+            span_ids = _hex_strings(section_span, section_span, s.SPAN_ID_HEX_LEN)
+        else:
+            span_ids = self.frame[s.SPAN_ID].gather(rows)
         return pl.DataFrame({
             s.TRACE_ID: self.trace_ids.gather(pl.Series(trace_of_section)),
-            s.SPAN_ID: self.frame[s.SPAN_ID].gather(rows),
+            s.SPAN_ID: span_ids,
             s.START: _times(self.sec_start),
             s.END: _times(self.sec_end),
             s.SERVICE_NAME: self.frame[s.SERVICE_NAME].gather(rows),
@@ -158,23 +164,31 @@ def _hex_ids(series: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray, np.
     return hi, lo, ok
 
 
+def _hex_strings(hi: np.ndarray, lo: np.ndarray, width: int) -> pl.Series:
+    offsets, data = k.format_hex(hi, lo, width)
+    array = pa.LargeStringArray.from_buffers(lo.shape[0], pa.py_buffer(offsets), pa.py_buffer(data))
+    return pl.Series(pl.from_arrow(array))
+
+
 def _dense_codes(series: pl.Series) -> np.ndarray:
     # order-preserving exact codes: the slow path for ids outside the contract
     return series.rank("dense").fill_null(0).cast(pl.UInt64).to_numpy()
 
 
-def _id_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(trace_hi, trace_lo, span, parent, has_parent) as integers with exact equality."""
+def _id_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(trace_hi, trace_lo, span, parent, has_parent, span ids were hex) as integers with
+    exact equality."""
     t_hi, t_lo, t_ok = _hex_ids(frame[s.TRACE_ID], s.TRACE_ID_HEX_LEN)
     if not t_ok.all():
         t_hi, t_lo = np.zeros(frame.height, np.uint64), _dense_codes(frame[s.TRACE_ID])
     has_parent = frame[s.PARENT_SPAN_ID].is_not_null().to_numpy()
     _, span, s_ok = _hex_ids(frame[s.SPAN_ID], s.SPAN_ID_HEX_LEN)
     _, parent, p_ok = _hex_ids(frame[s.PARENT_SPAN_ID], s.SPAN_ID_HEX_LEN)
-    if not s_ok.all() or not (p_ok | ~has_parent).all():
+    hex_ok = bool(s_ok.all() and (p_ok | ~has_parent).all())
+    if not hex_ok:
         both = _dense_codes(pl.concat([frame[s.SPAN_ID], frame[s.PARENT_SPAN_ID]]))
         span, parent = both[: frame.height].copy(), both[frame.height :].copy()
-    return t_hi, t_lo, span, parent, has_parent
+    return t_hi, t_lo, span, parent, has_parent, hex_ok
 
 
 def _arg(values: np.ndarray, dtype: type) -> np.ndarray:
@@ -202,14 +216,14 @@ def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | N
     ``extra``: more per-span columns to carry into ``Analysis.spans`` (e.g. a grouping
     key computed from attributes)."""
     frame = _as_frame(spans, extra or {})
-    t_hi, t_lo, span, parent, has_parent = _id_arrays(frame)
+    t_hi, t_lo, span, parent, has_parent, hex_ok = _id_arrays(frame)
     order, offsets = k.group_traces(_arg(t_hi, np.uint64), _arg(t_lo, np.uint64))
     kind = frame[s.KIND].to_physical().fill_null(0).to_numpy()
     start, end = _ns(frame[s.START]), _ns(frame[s.END])
     results = k.analyze_traces(
         order, offsets, _arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
         _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
-    return Analysis(frame, order, offsets, start, end, results)
+    return Analysis(frame, order, offsets, start, end, results, span if hex_ok else None)
 
 
 def self_time_frame(analysis: Analysis) -> pl.DataFrame:
