@@ -303,3 +303,16 @@ def test_schedule_and_interval_override_the_spec():
 
     with pytest.raises(SpecError, match="step schedule"):
         progressive_rollout(spans, baseline=BASELINE, canary=CANARY, schedule="50%:1m,5%:1m")
+
+
+def test_request_rate_vs_old_version_accounts_for_the_traffic_split():
+    spans = generate_canary_spans(CanaryScenario(requests_per_second=4.0, steps=((5.0, 1200.0),), regression=False, seed=2))
+    rules = "canary_rules:\n  - {metric: request_rate, threshold: 20%, comparison: old_version}\n"
+    raw = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules)
+    assert raw.results[0].status == "Failed"  # 5 % of the traffic looks like a 95 % drop
+    fair = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules, canary_weight=5.0)
+    assert fair.results[0].status == "Successful", fair.results[0].summary
+    # the canary losing half its requests is a real drop
+    half = spans.filter(~((pl.col(s.SERVICE_VERSION) == "2.0") & (pl.col(s.START).dt.second() % 2 == 0)))
+    dropped = compare_cohorts(half, baseline=BASELINE, canary=CANARY, rules=rules, canary_weight=5.0)
+    assert dropped.results[0].status == "Failed"

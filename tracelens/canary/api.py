@@ -96,13 +96,19 @@ def compare_cohorts(
     service: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    canary_weight: float | None = None,
 ) -> Verdict:
-    """Judge the canary cohort against the baseline cohort on requests in [since, until)."""
+    """Judge the canary cohort against the baseline cohort on requests in [since, until).
+    ``canary_weight`` (percent of traffic on the canary) lets request_rate rules compare
+    rates per share of traffic."""
     spec = resolve_rules(rules)
+    if canary_weight is not None and not 0 < canary_weight < 100:
+        raise SpecError(f"the canary weight must be between 0% and 100% (exclusive), got {canary_weight:g}%")
+    ratio = canary_weight / (100.0 - canary_weight) if canary_weight is not None else 1.0
     service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service)
     lo, hi = to_ns(since), to_ns(until)
     window = (until - since).total_seconds() if since and until else None
-    return judge(base.window(lo, hi), can.window(lo, hi), spec, service=service, window_seconds=window)
+    return judge(base.window(lo, hi), can.window(lo, hi), spec, service=service, window_seconds=window, traffic_ratio=ratio)
 
 
 def progressive_rollout(

@@ -441,9 +441,13 @@ def _num(value: float) -> float | None:
 
 
 def judge_request_rate(
-    rule: Rule, baseline: CohortData, canary: CohortData, alpha: float, window_seconds: float | None
+    rule: Rule, baseline: CohortData, canary: CohortData, alpha: float, window_seconds: float | None,
+    traffic_ratio: float = 1.0,
 ) -> RuleResult:
-    """Requests per second (windows: the judged window, else each cohort's own span)."""
+    """Requests per second (windows: the judged window, else each cohort's own span).
+    ``traffic_ratio``: the canary/baseline request ratio the traffic split implies
+    (weight / (100 - weight) in a progressive step): vs the old version, the canary's
+    rate is compared with the baseline's scaled by it, so 5 % of traffic is not a drop."""
     w_b = window_seconds or baseline.span_seconds()
     w_c = window_seconds or canary.span_seconds()
     n_b, n_c = baseline.n, canary.n
@@ -460,9 +464,9 @@ def judge_request_rate(
         return _with(early, baseline_value=_num(rate_b), canary_value=_num(rate_c))
     if rule.comparison == "old_version":
         factor = 1.0 - rule.threshold if rule.direction == "decrease" else 1.0 + rule.threshold
-        bound = rate_b * factor
-        # given n_b + n_c requests, under H0 (rate_c = factor * rate_b) n_c ~ Binomial
-        p0 = w_c * factor / (w_c * factor + w_b)
+        bound = rate_b * traffic_ratio * factor
+        # given n_b + n_c requests, under H0 (rate_c = ratio * factor * rate_b) n_c ~ Binomial
+        p0 = w_c * traffic_ratio * factor / (w_c * traffic_ratio * factor + w_b)
         p = stats.binomial_test(n_c, n_b + n_c, p0, alternative=_alternative(rule.direction))
         test = "conditional_binomial"
     else:
@@ -484,12 +488,15 @@ def judge_request_rate(
 # --- rules -> verdict --------------------------------------------------------------------------
 
 
-def judge_rule(rule: Rule, baseline: CohortData, canary: CohortData, *, alpha: float, window_seconds: float | None = None) -> RuleResult:
+def judge_rule(
+    rule: Rule, baseline: CohortData, canary: CohortData, *, alpha: float, window_seconds: float | None = None,
+    traffic_ratio: float = 1.0,
+) -> RuleResult:
     if rule.kind in ("error_rate", "ratio"):
         return judge_rate(rule, baseline, canary, alpha)
     if rule.kind in ("latency_percentile", "latency_mean"):
         return judge_latency(rule, baseline, canary, alpha)
-    return judge_request_rate(rule, baseline, canary, alpha, window_seconds)
+    return judge_request_rate(rule, baseline, canary, alpha, window_seconds, traffic_ratio)
 
 
 def kayenta_score(results: tuple[RuleResult, ...], group_weights: dict[str, float] | None = None) -> float | None:
@@ -563,9 +570,13 @@ def judge(
     *,
     service: str | None = None,
     window_seconds: float | None = None,
+    traffic_ratio: float = 1.0,
 ) -> Verdict:
     """Judge every rule of ``spec`` on the two cohorts and combine them."""
-    results = tuple(judge_rule(r, baseline, canary, alpha=spec.alpha, window_seconds=window_seconds) for r in spec.rules)
+    results = tuple(
+        judge_rule(r, baseline, canary, alpha=spec.alpha, window_seconds=window_seconds, traffic_ratio=traffic_ratio)
+        for r in spec.rules
+    )
     verdict, score, classification, rollback, reason = overall_verdict(results, spec)
     return Verdict(
         verdict, score, classification, rollback, reason, results, baseline.n, canary.n, service,

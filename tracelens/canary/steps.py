@@ -146,7 +146,7 @@ def judge_steps(
             seconds = (at - t).total_seconds()
             verdict_now = judge(
                 baseline.window(since_ns, until_ns), canary.window(since_ns, until_ns), spec,
-                service=service, window_seconds=seconds,
+                service=service, window_seconds=seconds, traffic_ratio=step.weight / (100.0 - step.weight),
             )
             checks.append(Check(at, verdict_now))
             if verdict_now.verdict == "Failed":

@@ -21,6 +21,7 @@ _STYLE = {"Successful": "green", "Failed": "bold red", "Inconclusive": "yellow"}
 @click.option("--service", default=None, help="Judge this service's entry spans (default: the service the canary's spans belong to).")
 @click.option("--since", default=None, help="Only requests from this time on (e.g. 30m, 2h, or ISO 8601). Default: all stored spans.")
 @click.option("--until", default=None, help="Only requests before this time.")
+@click.option("--weight", default=None, help="Share of traffic on the canary (e.g. 5%), so request_rate rules compare rates per share.")
 @click.option("--steps", "progressive", is_flag=True,
               help="Judge the progressive steps (5% -> 25% -> 50% -> 100%, or the rule file's analysis.steps) one by one.")
 @click.option("--start", default=None, help="With --steps: when the first step began (ISO 8601). Default: the first canary request's minute.")
@@ -31,7 +32,7 @@ _STYLE = {"Successful": "green", "Failed": "bold red", "Inconclusive": "yellow"}
 @handle_errors
 def canary(
     baseline: str | None, canary: str | None, rules: Path | None, service: str | None, since: str | None,
-    until: str | None, progressive: bool, start: str | None, schedule: str | None, interval: str | None, data: Path,
+    until: str | None, weight: str | None, progressive: bool, start: str | None, schedule: str | None, interval: str | None, data: Path,
     as_json: bool,
 ) -> None:
     """Compare a canary with its baseline, rule by rule, on per-request samples.
@@ -68,7 +69,13 @@ def canary(
         else:
             _render_steps(payload)
     else:
-        outcome = compare_cohorts(spans, baseline=baseline, canary=canary, rules=rules, service=service, since=since_at, until=until_at)
+        from tracelens.canary.rules import parse_fraction
+
+        canary_weight = parse_fraction(weight, "--weight") * 100.0 if weight else None
+        outcome = compare_cohorts(
+            spans, baseline=baseline, canary=canary, rules=rules, service=service, since=since_at, until=until_at,
+            canary_weight=canary_weight,
+        )
         payload = outcome.to_dict()
         verdict = outcome.verdict
         if as_json:
