@@ -66,6 +66,30 @@ def test_canary_window_slows_the_payment_edge(story):
     assert f.during.p95_ms > f.before.p95_ms
 
 
+def test_canary_verdict_fails_v2_on_p95(story):
+    verdict = story.canary.verdict
+    assert verdict.verdict == "Failed" and verdict.rollback
+    rules = {r.metric: r for r in verdict.results}
+    assert rules["latency_p95"].status == "Failed"
+    assert rules["latency_p95"].canary_value > 2 * rules["latency_p95"].baseline_value
+    assert story.canary.schedule == "5%:2m,25%:2m,50%:2m"
+
+
+def test_canary_v2_is_worse_on_errors_and_p95_with_enough_traffic(tmp_path):
+    """Errors need volume (2.5 % of a few hundred canary requests): a canary-only run."""
+    from tracelens.demo.report import compute_canary
+
+    duration = 30 * 60.0
+    config = SimulationConfig(duration, START, rps=1.2, seed=4, scenarios=parse_scenarios("canary@0s+30m", duration))
+    spans, result = simulate_spans(config)
+    report = compute_canary(DemoRun(tmp_path, config, result), spans)
+    rules = {r.metric: r for r in report.verdict.results}
+    assert report.verdict.verdict == "Failed"
+    assert rules["error_rate"].canary_value > 1.0 > rules["error_rate"].baseline_value
+    assert rules["latency_p95"].canary_value > 3 * rules["latency_p95"].baseline_value
+    assert rules["payment_success_rate"].canary_value < 99.0
+
+
 def test_breaker_opens_during_kill_pod(story):
     assert story.breaker_counts.get("open", 0) > 0
     for episode in story.breaker_episodes:
@@ -81,7 +105,7 @@ def test_every_section_renders_and_json_is_serialisable(story):
     for part in render(story):
         console.print(part)
     text = console.export_text()
-    for heading in ("slowest traces", "Critical-path attribution", "SLOs", "dependency graph", "circuit breaker"):
+    for heading in ("slowest traces", "Critical-path attribution", "SLOs", "dependency graph", "circuit breaker", "The canary"):
         assert heading in text
     assert "dig further: tracelens show" in text
     payload = json.dumps(story_json(story), default=str)

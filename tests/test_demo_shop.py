@@ -141,3 +141,20 @@ def test_sdk_ids_are_seeded():
 
     assert ids(9) == ids(9)
     assert ids(9) != ids(10)
+
+
+def test_canary_regression_matches_the_seed():
+    """Seed: v1 p95 about 200 ms; v2.0 2.5 % errors and p95 about 800 ms."""
+    import numpy as np
+
+    cfg = _config(duration=2 * HOUR, rps=2, seed=8, scenarios="canary@0s+2h")
+    v1, v2, errors = [], [], 0
+    for _, root in simulate(cfg):
+        for _, c in _walk(root):
+            if c.kind == SERVER and c.instance.service == "payment-service":
+                canary = c.instance.version == "2.0.0"
+                (v2 if canary else v1).append((c.end - c.start) / 1e6)
+                errors += canary and c.error is not None
+    assert 170 < np.percentile(v1, 95) < 240
+    assert 680 < np.percentile(v2, 95) < 950
+    assert 0.01 < errors / len(v2) < 0.045

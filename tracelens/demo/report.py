@@ -297,6 +297,50 @@ def compute_breaker(spans: pl.DataFrame, gap: timedelta = timedelta(minutes=2)) 
     return counts, episodes
 
 
+# --- 7. canary verdict ---------------------------------------------------------------------------
+
+CANARY_BASELINE: Final = 'service.version = "1.0.0"'
+CANARY_COHORT: Final = 'service.version = "2.0.0"'
+CANARY_SERVICE: Final = "payment-service"
+
+
+@dataclass(frozen=True)
+class CanaryReport:
+    window: ScenarioWindow
+    since: datetime
+    until: datetime
+    schedule: str
+    verdict: Any  # tracelens.canary.judge.Verdict over the whole rollout window
+    steps: Any  # tracelens.canary.steps.ProgressiveResult, step by step
+
+
+def canary_schedule(window: ScenarioWindow) -> str:
+    """The rollout steps the canary scenario ran, as tracelens' schedule syntax."""
+    from tracelens.demo.timeline import CANARY_STEPS
+
+    step = window.length / len(CANARY_STEPS)
+    return ",".join(f"{share * 100:g}%:{format_duration(step)}" for share in CANARY_STEPS)
+
+
+def compute_canary(run: DemoRun, spans: pl.DataFrame) -> CanaryReport | None:
+    """The seed's canary rules (error rate <= 1 %, p95 at most 10 % slower, success >= 99 %)
+    applied to payment-service v2.0 against v1.0, over the rollout and step by step."""
+    from tracelens.canary.api import compare_cohorts, progressive_rollout
+
+    window = next((w for w in run.config.scenarios if w.name == "canary"), None)
+    if window is None:
+        return None
+    since, until = run.config.at(window.start), run.config.at(window.end)
+    schedule = canary_schedule(window)
+    verdict = compare_cohorts(
+        spans, baseline=CANARY_BASELINE, canary=CANARY_COHORT, service=CANARY_SERVICE, since=since, until=until
+    )
+    steps = progressive_rollout(
+        spans, baseline=CANARY_BASELINE, canary=CANARY_COHORT, service=CANARY_SERVICE, start=since, schedule=schedule
+    )
+    return CanaryReport(window, since, until, schedule, verdict, steps)
+
+
 # --- the whole story -------------------------------------------------------------------------------
 
 
@@ -310,6 +354,7 @@ class Story:
     graph: pl.DataFrame
     breaker_counts: dict[str, int]
     breaker_episodes: list[BreakerEpisode]
+    canary: CanaryReport | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -331,6 +376,7 @@ def compute_story(run: DemoRun, spans: pl.DataFrame | None = None) -> Story:
         graph=compute_graph(spans),
         breaker_counts=counts,
         breaker_episodes=episodes,
+        canary=compute_canary(run, spans),
     )
 
 
@@ -584,8 +630,59 @@ def story_json(story: Story) -> dict[str, Any]:
             "calls_by_state": story.breaker_counts,
             "episodes": [asdict(e) for e in story.breaker_episodes],
         },
+        "canary": None
+        if story.canary is None
+        else {
+            "scenario": story.canary.window.label(),
+            "schedule": story.canary.schedule,
+            "verdict": story.canary.verdict.to_dict(),
+            "steps": story.canary.steps.to_dict(),
+        },
         **{name: value for name, value in story.extras.items()},
     }
+
+
+def render_canary(story: Story) -> RenderableType | None:
+    report = story.canary
+    if report is None:
+        return None
+    v = report.verdict
+    body: list[RenderableType] = [
+        Text(
+            f"payment-service v2.0 vs v1.0 during {report.window.label()} ({_t(report.since)}-{_t(report.until)}): "
+            f"{v.verdict}, score {'-' if v.score is None else f'{v.score:.0f}'}"
+            f"{' -> roll back' if v.rollback else ''} ({v.n_canary} canary / {v.n_baseline} baseline requests)",
+            style="bold red" if v.verdict == "Failed" else "bold",
+        )
+    ]
+    table = _table("rule", "v1.0", "v2.0", "bound", "result", "test")
+    for r in v.results:
+        table.add_row(
+            f"{r.metric} ({r.threshold})",
+            _value(r.baseline_value, r.unit),
+            _value(r.canary_value, r.unit),
+            _value(r.bound, r.unit),
+            r.status,
+            r.test + ("" if r.pvalue is None else f" p={r.pvalue:.2g}"),
+        )
+    body.append(table)
+    body.append(Text(f"Step by step ({report.schedule}): {report.steps.summary}"))
+    data = story.run.data
+    hint = command(
+        "canary",
+        f"--baseline '{CANARY_BASELINE}' --canary '{CANARY_COHORT}' --service {CANARY_SERVICE} --steps "
+        f"--start {report.since:%Y-%m-%dT%H:%M:%SZ} --schedule '{report.schedule}' --data {data}",
+        "python -c \"import tracelens.canary.api as c, tracelens as t; print(c.compare_cohorts(t.open('"
+        + str(data)
+        + "').spans(), baseline='service.version = \\\"1.0.0\\\"', canary='service.version = \\\"2.0.0\\\"'))\"",
+    )
+    return _section("The canary: payment-service v2.0 judged by the seed's rules", body, hint)
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} {unit}".strip() if unit == "%" else f"{value:.0f} {unit}".strip()
 
 
 def render(story: Story) -> list[RenderableType]:
@@ -596,4 +693,5 @@ def render(story: Story) -> list[RenderableType]:
         render_slos(story),
         render_graph(story),
         render_breaker(story),
+        *([canary] if (canary := render_canary(story)) is not None else []),
     ]
