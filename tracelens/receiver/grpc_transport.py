@@ -1,12 +1,12 @@
 """OTLP/gRPC: ``TraceService/Export`` on a generic handler with identity (de)serializers.
 
 We register the method ourselves and parse the bytes ourselves (G6): grpcio's generated
-servicer would answer an unparseable request with a bare INTERNAL. The handler is
-*request-streaming* on our side (the wire format of a unary call is identical), which
-buys two things: auth and overload are checked before the body is received, and when
-grpc core refuses a message over the size limit after decompression (G2; it stops
-inflating at the limit, so a gzip bomb costs at most the limit) we still see the
-zero-message call and can count the refusal (R3).
+servicer would answer an unparseable request with a bare INTERNAL. grpc core's message
+decompression is switched off and we inflate gzip/deflate messages ourselves, with the size
+limit enforced while inflating (G2): a gzip bomb costs at most the limit and is counted.
+The handler is *request-streaming* on our side (the wire format of a unary call is
+identical), so auth and overload are checked before the body is received, and a message
+core refuses as too large on the wire still shows up as a zero-message call we count (R3).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any
 import grpc
 
 from tracelens.config import DEFAULT_MAX_RESPONSE_MESSAGE_BYTES, ReceiverConfig
-from tracelens.errors import ReceiverError
+from tracelens.errors import DecodeError, ReceiverError
 from tracelens.receiver.counters import Reason
+from tracelens.receiver.inflate import TooLargeError, inflate_grpc_message
 from tracelens.receiver.pipeline import STORE_ERROR, Outcome, Pipeline
 from tracelens.receiver.security import TLSFiles, token_matches
 from tracelens.receiver.wire import Encoding, Signal, not_supported_response, retry_info, rpc_status, trace_response
@@ -57,6 +58,10 @@ class _AbortStatus(grpc.Status):  # type: ignore[misc]
 def server_options(config: ReceiverConfig) -> list[tuple[str, int]]:
     """grpc core channel arguments for the server (G2, G9, G10)."""
     options = [
+        # Messages are inflated by us, with the limit enforced while inflating (G2): grpc
+        # core would inflate a gzip bomb up to the limit and refuse it where we cannot
+        # count it. The wire limit still applies to the (compressed) message as received.
+        ("grpc.per_message_decompression", 0),
         ("grpc.max_receive_message_length", config.max_request_bytes),
         ("grpc.max_send_message_length", DEFAULT_MAX_RESPONSE_MESSAGE_BYTES),
         ("grpc.max_concurrent_streams", config.max_concurrent_streams),
@@ -154,13 +159,19 @@ class GrpcTransport:
             body = None
         if body is None:
             # No message: grpc core already answered RESOURCE_EXHAUSTED because it is over
-            # the limit after decompression (G2); depending on timing the iterator ends or
-            # raises. (A client cancelling mid-upload looks the same from here; it is rare
+            # the limit as received (G2); depending on timing the iterator ends or raises. (A client cancelling mid-upload looks the same from here; it is rare
             # enough to be counted alike, and the detail says so.)
-            detail = f"over {self._config.max_request_bytes} bytes after decompression (or cancelled mid-upload)"
+            detail = f"over {self._config.max_request_bytes} bytes (or cancelled mid-upload)"
             self._pipeline.refuse(Reason.TOO_LARGE, detail, peer)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, detail)
-        self._pipeline.counters.request(TRANSPORT, len(body))
+        compressed = len(body)
+        try:
+            body = inflate_grpc_message(body, self._config.max_request_bytes)
+        except TooLargeError as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._pipeline.refuse(Reason.TOO_LARGE, str(exc), peer).message)
+        except DecodeError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, self._pipeline.refuse(Reason.UNDECODABLE, str(exc), peer).message)
+        self._pipeline.counters.request(TRANSPORT, len(body), "identity" if len(body) == compressed else "compressed")
         try:
             outcome = self._pipeline.export(body, Encoding.PROTOBUF, metadata, peer)
         except Exception:  # a bug of ours, not the client's: say so (H8's "real internal failure")
