@@ -316,3 +316,11 @@ def test_request_rate_vs_old_version_accounts_for_the_traffic_split():
     half = spans.filter(~((pl.col(s.SERVICE_VERSION) == "2.0") & (pl.col(s.START).dt.second() % 2 == 0)))
     dropped = compare_cohorts(half, baseline=BASELINE, canary=CANARY, rules=rules, canary_weight=5.0)
     assert dropped.results[0].status == "Failed"
+
+
+def test_all_spans_instead_of_entry_spans():
+    spans = generate_canary_spans(CanaryScenario(requests_per_second=2.0, steps=((50.0, 300.0),), regression=False, seed=1))
+    rules = "canary_rules:\n  - {metric: error_rate, threshold: 1%}\n"
+    entry = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules, service="payment-service")
+    every = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules, service="payment-service", entry_only=False)
+    assert every.n_canary == 2 * entry.n_canary  # POST /pay and charge

@@ -143,3 +143,11 @@ def test_canary_verdict_json_for_the_http_endpoint(rollout):
     body = canary_verdict_json(store, {"baseline": "service.version = ", "canary": CANARY})
     assert body["verdict"] == "Error" and body["status"] == 400 and "error" in body
     json.dumps(body)
+
+
+def test_diff_two_trace_files(fixtures_dir):
+    trace = fixtures_dir / "checkout_trace.json"
+    code, out = run("diff", str(trace), str(trace), "--json")
+    assert code == 0, out
+    payload = json.loads(out)
+    assert payload["duration_delta_ms"] == 0 and payload["headline"].startswith("no change")

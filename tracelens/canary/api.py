@@ -73,6 +73,7 @@ def prepare_cohorts(
     baseline: FilterLike | None,
     canary: FilterLike | None,
     service: str | None = None,
+    entry_only: bool = True,
 ) -> tuple[str, CohortData, CohortData]:
     """(service, baseline data, canary data). Filters and service default to the spec's
     ``analysis:`` values; the service to the one whose entry spans dominate the canary."""
@@ -82,8 +83,8 @@ def prepare_cohorts(
         raise SpecError("both a baseline and a canary filter expression are needed (e.g. service.version = \"1.4\")")
     service = service or spec.service or infer_service(spans, canary)
     ratios = ratio_definitions(spec)
-    base = cohort_data(spans, baseline, name="baseline", service=service, ratios=ratios)
-    can = cohort_data(spans, canary, name="canary", service=service, ratios=ratios)
+    base = cohort_data(spans, baseline, name="baseline", service=service, ratios=ratios, entry_only=entry_only)
+    can = cohort_data(spans, canary, name="canary", service=service, ratios=ratios, entry_only=entry_only)
     return service, base, can
 
 
@@ -97,6 +98,7 @@ def compare_cohorts(
     since: datetime | None = None,
     until: datetime | None = None,
     canary_weight: float | None = None,
+    entry_only: bool = True,
 ) -> Verdict:
     """Judge the canary cohort against the baseline cohort on requests in [since, until).
     ``canary_weight`` (percent of traffic on the canary) lets request_rate rules compare
@@ -105,7 +107,7 @@ def compare_cohorts(
     if canary_weight is not None and not 0 < canary_weight < 100:
         raise SpecError(f"the canary weight must be between 0% and 100% (exclusive), got {canary_weight:g}%")
     ratio = canary_weight / (100.0 - canary_weight) if canary_weight is not None else 1.0
-    service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service)
+    service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service, entry_only=entry_only)
     lo, hi = to_ns(since), to_ns(until)
     window = (until - since).total_seconds() if since and until else None
     return judge(base.window(lo, hi), can.window(lo, hi), spec, service=service, window_seconds=window, traffic_ratio=ratio)
@@ -121,6 +123,7 @@ def progressive_rollout(
     start: datetime | None = None,
     schedule: str | None = None,
     interval_seconds: float | None = None,
+    entry_only: bool = True,
 ) -> ProgressiveResult:
     """Judge the spec's progressive steps (5 % -> 25 % -> 50 % -> 100 % by default) in
     turn from ``start``; report the first failing step and when rollback would trigger.
@@ -133,7 +136,7 @@ def progressive_rollout(
         if interval_seconds <= 0:
             raise SpecError("the check interval must be positive")
         spec = replace(spec, interval_seconds=interval_seconds)
-    service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service)
+    service, base, can = prepare_cohorts(spans, spec, baseline=baseline, canary=canary, service=service, entry_only=entry_only)
     return judge_steps(base, can, spec, start=start, service=service)
 
 

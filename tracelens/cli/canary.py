@@ -21,6 +21,7 @@ _STYLE = {"Successful": "green", "Failed": "bold red", "Inconclusive": "yellow"}
 @click.option("--service", default=None, help="Judge this service's entry spans (default: the service the canary's spans belong to).")
 @click.option("--since", default=None, help="Only requests from this time on (e.g. 30m, 2h, or ISO 8601). Default: all stored spans.")
 @click.option("--until", default=None, help="Only requests before this time.")
+@click.option("--all-spans", is_flag=True, help="Judge every span of the service, not only its entry (SERVER/CONSUMER/root) spans.")
 @click.option("--weight", default=None, help="Share of traffic on the canary (e.g. 5%), so request_rate rules compare rates per share.")
 @click.option("--steps", "progressive", is_flag=True,
               help="Judge the progressive steps (5% -> 25% -> 50% -> 100%, or the rule file's analysis.steps) one by one.")
@@ -32,7 +33,7 @@ _STYLE = {"Successful": "green", "Failed": "bold red", "Inconclusive": "yellow"}
 @handle_errors
 def canary(
     baseline: str | None, canary: str | None, rules: Path | None, service: str | None, since: str | None,
-    until: str | None, weight: str | None, progressive: bool, start: str | None, schedule: str | None, interval: str | None, data: Path,
+    until: str | None, all_spans: bool, weight: str | None, progressive: bool, start: str | None, schedule: str | None, interval: str | None, data: Path,
     as_json: bool,
 ) -> None:
     """Compare a canary with its baseline, rule by rule, on per-request samples.
@@ -61,6 +62,7 @@ def canary(
         result = progressive_rollout(
             spans, baseline=baseline, canary=canary, rules=rules, service=service, start=parse_time(start),
             schedule=schedule, interval_seconds=parse_duration_seconds(interval, "--interval") if interval else None,
+            entry_only=not all_spans,
         )
         payload = result.to_dict()
         verdict = result.verdict
@@ -74,7 +76,7 @@ def canary(
         canary_weight = parse_fraction(weight, "--weight") * 100.0 if weight else None
         outcome = compare_cohorts(
             spans, baseline=baseline, canary=canary, rules=rules, service=service, since=since_at, until=until_at,
-            canary_weight=canary_weight,
+            canary_weight=canary_weight, entry_only=not all_spans,
         )
         payload = outcome.to_dict()
         verdict = outcome.verdict

@@ -14,8 +14,12 @@ def _load_trace(store: Any, ref: str) -> Any:
     """A trace by id from the store, or every span in a trace file (OTLP/Jaeger/Zipkin)."""
     path = Path(ref)
     if path.is_file():
-        from tracelens.ingest import decode_file
+        try:
+            from tracelens.ingest import decode_file  # sniffs OTLP JSON/protobuf, Jaeger, Zipkin
+        except ImportError:  # older ingest: OTLP JSON only
+            from tracelens.ingest import decode_otlp_json
 
+            return decode_otlp_json(path.read_bytes()).spans
         return decode_file(path).spans
     return store().trace(ref)
 
