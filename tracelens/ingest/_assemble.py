@@ -1,10 +1,14 @@
 """Columns -> span-contract frame, through Arrow, shared by every decoder.
 
-Decoders produce flat columns (Arrow arrays / numpy) plus, for every promoted column, the
-index of the attribute that feeds it; :func:`assemble` builds the nested Arrow arrays
-(attributes, events, links), converts the promoted values and hands one RecordBatch to
-polars. The fast protobuf scanner and the slow reference path both end here, so they
-cannot disagree about the frame's shape.
+Decoders produce flat columns plus, for every promoted column, the index of the attribute
+that feeds it; :func:`assemble` builds the nested Arrow arrays (attributes, events, links),
+fills the promoted columns and hands one RecordBatch to polars. The fast protobuf scanner
+and the slow Python path both end here, so they cannot disagree about the frame.
+
+Attribute strings are Arrow *string views* (16-byte records: length + inline bytes or a
+pointer into a data buffer). Copying a view copies the reference, not the string, so
+promoting an attribute to its own column, or repeating a resource's attributes on each of
+its spans, is a numpy row gather: no string is copied and no per-span Python runs.
 """
 
 from __future__ import annotations
@@ -27,14 +31,10 @@ RESOURCE_PROMOTED: Final = (
 
 TYPE_CODES: Final = {name: i for i, name in enumerate(s.ATTRIBUTE_TYPES)}
 TYPE_STRING, TYPE_BOOL, TYPE_INT, TYPE_DOUBLE, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLIST, TYPE_EMPTY = range(8)
+#: types whose value lives in the ``str`` field
+STRINGY: Final = np.array([TYPE_STRING, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLIST], np.uint8)
 
 _ARROW_SCHEMA: Final = s.empty_frame().to_arrow().schema
-
-
-def _enum_field(name: str, field: pa.Field) -> pa.Field:
-    return pa.field(name, field.type, metadata=field.metadata)
-
-
 _KIND_FIELD = _ARROW_SCHEMA.field(s.KIND)
 _STATUS_FIELD = _ARROW_SCHEMA.field(s.STATUS_CODE)
 _ATTR_TYPE_FIELD = _ARROW_SCHEMA.field(s.ATTRIBUTES).type.value_type.field("type")
@@ -42,36 +42,216 @@ _KIND_VALUES = pa.array(s.SPAN_KINDS, pa.large_string())
 _STATUS_VALUES = pa.array(s.STATUS_CODES, pa.large_string())
 _ATTR_TYPE_VALUES = pa.array(s.ATTRIBUTE_TYPES, pa.large_string())
 _TIME = pa.timestamp("ns", tz="UTC")
+_VIEW = pa.string_view()
+_UNKNOWN_SERVICE = s.UNKNOWN_SERVICE.encode()
 
 
+# --- string views ---------------------------------------------------------------------------
+def view_block(arr: pa.Array) -> tuple[np.ndarray, list[pa.Buffer]]:
+    """(rows x 16 uint8 views, data buffers) of a string_view array (no copy)."""
+    if arr.type != _VIEW:
+        arr = arr.cast(_VIEW)
+    buffers = arr.buffers()
+    views = np.frombuffer(buffers[1], np.uint8).reshape(-1, 16) if buffers[1] is not None else np.zeros((0, 16), np.uint8)
+    return views[arr.offset : arr.offset + len(arr)], list(buffers[2:])
+
+
+def validity(mask: np.ndarray) -> pa.Buffer | None:
+    if mask.all():
+        return None
+    return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def view_array(views: np.ndarray, buffers: list[pa.Buffer], valid: np.ndarray | None = None) -> pa.Array:
+    views = np.ascontiguousarray(views, np.uint8)
+    bitmap = None if valid is None else validity(valid)
+    return pa.Array.from_buffers(_VIEW, len(views), [bitmap, pa.py_buffer(views), *buffers])
+
+
+def set_view(views: np.ndarray, row: int, text: bytes, buffer_index: int, offset: int) -> None:
+    """Point ``views[row]`` at ``text`` (inline if <= 12 bytes, else buffer/offset)."""
+    views[row] = 0
+    views[row, 0:4] = np.frombuffer(len(text).to_bytes(4, "little"), np.uint8)
+    if len(text) <= 12:
+        views[row, 4 : 4 + len(text)] = np.frombuffer(text, np.uint8)
+    else:
+        views[row, 4:8] = np.frombuffer(text[:4], np.uint8)
+        views[row, 8:12] = np.frombuffer(buffer_index.to_bytes(4, "little"), np.uint8)
+        views[row, 12:16] = np.frombuffer(offset.to_bytes(4, "little"), np.uint8)
+
+
+def view_text(views: np.ndarray, buffers: list[pa.Buffer], row: int) -> str:
+    """The string a view points at (slow; for rare cases)."""
+    v = views[row]
+    n = int(np.frombuffer(v[0:4].tobytes(), "<i4")[0])
+    if n <= 12:
+        return v[4 : 4 + n].tobytes().decode()
+    index = int(np.frombuffer(v[8:12].tobytes(), "<i4")[0])
+    offset = int(np.frombuffer(v[12:16].tobytes(), "<i4")[0])
+    return buffers[index].to_pybytes()[offset : offset + n].decode()
+
+
+def view_lengths(views: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(views[:, 0:4]).view("<i4")[:, 0]
+
+
+# --- attribute tables -----------------------------------------------------------------------
 @dataclass
 class AttrTable:
-    """Typed attributes of several owners, flat; owner i has rows offsets[i]:offsets[i+1]."""
+    """Typed attributes of several owners, flat; owner i has rows offsets[i]:offsets[i+1].
+
+    ``num`` holds the int value, the double's bits, or the bool (0/1), chosen by ``type``;
+    which fields are null follows from ``type`` alone.
+    """
 
     offsets: np.ndarray  # int64, owners + 1
-    key: pa.Array
     type: np.ndarray  # uint8 codes, index into schema.ATTRIBUTE_TYPES
-    str: pa.Array
-    int: pa.Array
-    float: pa.Array
-    bool: pa.Array
+    num: np.ndarray  # int64
+    key_views: np.ndarray  # (n, 16) uint8
+    key_buffers: list[pa.Buffer]
+    str_views: np.ndarray  # (n, 16) uint8; meaningful where type is STRINGY
+    str_buffers: list[pa.Buffer]
 
     def struct_array(self) -> pa.StructArray:
+        n = len(self.type)
         types = pa.DictionaryArray.from_arrays(pa.array(self.type, pa.uint8()), _ATTR_TYPE_VALUES, ordered=True)
+        num = pa.py_buffer(np.ascontiguousarray(self.num, np.int64))
+        is_bool = self.type == TYPE_BOOL
+        bools = pa.py_buffer(np.packbits(self.num != 0, bitorder="little"))
         fields = [
-            pa.field("key", self.key.type),
-            _enum_field("type", _ATTR_TYPE_FIELD),
-            pa.field("str", self.str.type),
+            pa.field("key", _VIEW),
+            pa.field("type", _ATTR_TYPE_FIELD.type, metadata=_ATTR_TYPE_FIELD.metadata),
+            pa.field("str", _VIEW),
             pa.field("int", pa.int64()),
             pa.field("float", pa.float64()),
             pa.field("bool", pa.bool_()),
         ]
-        return pa.StructArray.from_arrays([self.key, types, self.str, self.int, self.float, self.bool], fields=fields)
+        children = [
+            view_array(self.key_views, self.key_buffers),
+            types,
+            view_array(self.str_views, self.str_buffers, np.isin(self.type, STRINGY)),
+            pa.Array.from_buffers(pa.int64(), n, [validity(self.type == TYPE_INT), num]),
+            pa.Array.from_buffers(pa.float64(), n, [validity(self.type == TYPE_DOUBLE), num]),
+            pa.Array.from_buffers(pa.bool_(), n, [validity(is_bool), bools]),
+        ]
+        return pa.StructArray.from_arrays(children, fields=fields)
 
     def list_array(self) -> pa.Array:
         return pa.LargeListArray.from_arrays(pa.array(self.offsets, pa.int64()), self.struct_array())
 
+    def take_owners(self, owners: np.ndarray) -> AttrTable:
+        """The table whose owner i is owner ``owners[i]`` of this one (rows gathered, strings shared)."""
+        starts = self.offsets[owners]
+        lengths = self.offsets[owners + 1] - starts
+        offsets = np.zeros(len(owners) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        return AttrTable(
+            offsets=offsets,
+            type=self.type[rows],
+            num=self.num[rows],
+            key_views=self.key_views[rows],
+            key_buffers=self.key_buffers,
+            str_views=self.str_views[rows],
+            str_buffers=self.str_buffers,
+        )
 
+
+def attr_table_from_lists(
+    offsets: list[int], keys: list[str], types: list[int], strs: list[str | None], nums: list[int]
+) -> AttrTable:
+    """An AttrTable from Python lists (the slow path)."""
+    key_views, key_buffers = view_block(pa.array(keys, _VIEW))
+    str_views, str_buffers = view_block(pa.array(strs, _VIEW))
+    return AttrTable(
+        offsets=np.array(offsets, np.int64),
+        type=np.array(types, np.uint8),
+        num=np.array(nums, np.int64),
+        key_views=key_views,
+        key_buffers=key_buffers,
+        str_views=str_views,
+        str_buffers=str_buffers,
+    )
+
+
+# --- promoted columns -----------------------------------------------------------------------
+def _scalar_text(table: AttrTable, row: int) -> str:
+    """Text of a non-string scalar attribute (for a String promoted column)."""
+    code = int(table.type[row])
+    value = int(table.num[row])
+    if code == TYPE_BOOL:
+        return "true" if value else "false"
+    if code == TYPE_DOUBLE:
+        return repr(float(np.array([value], np.int64).view(np.float64)[0]))
+    return str(value)
+
+
+def promoted_strings(table: AttrTable, idx: np.ndarray, default: bytes | None = None) -> pa.Array:
+    """String promoted column: the winning attribute's text; non-string scalars rendered as
+    text; null where there is none (or ``default`` where there is none or it is empty)."""
+    n = len(idx)
+    has = idx >= 0
+    safe = np.where(has, idx, 0)
+    types = table.type[safe] if len(table.type) else np.full(n, TYPE_EMPTY, np.uint8)
+    types = np.where(has, types, TYPE_EMPTY)
+    stringy = np.isin(types, STRINGY)
+    views = np.zeros((n, 16), np.uint8)
+    if stringy.any():
+        views[stringy] = table.str_views[idx[stringy]]
+    valid = stringy.copy()
+    extra = bytearray()
+    extra_index = len(table.str_buffers)
+    for row in np.flatnonzero(np.isin(types, (TYPE_INT, TYPE_DOUBLE, TYPE_BOOL))):
+        text = _scalar_text(table, int(idx[row])).encode()
+        set_view(views, int(row), text, extra_index, len(extra))
+        if len(text) > 12:
+            extra.extend(text)
+        valid[row] = True
+    if default is not None:
+        missing = ~valid | (view_lengths(views) == 0)
+        if missing.any():
+            offset = len(extra)
+            extra.extend(default)
+            for row in np.flatnonzero(missing):
+                set_view(views, int(row), default, extra_index, offset)
+            valid[:] = True
+    buffers = table.str_buffers + ([pa.py_buffer(bytes(extra))] if extra else [])
+    return view_array(views, buffers, valid)
+
+
+def promoted_ints(table: AttrTable, idx: np.ndarray) -> pa.Array:
+    """Int64 promoted column: ints as they are, decimal strings parsed, finite doubles
+    truncated, anything else null."""
+    n = len(idx)
+    has = idx >= 0
+    safe = np.where(has, idx, 0)
+    types = np.where(has, table.type[safe], TYPE_EMPTY) if len(table.type) else np.full(n, TYPE_EMPTY, np.uint8)
+    values = np.where(types == TYPE_INT, table.num[safe] if len(table.num) else 0, 0).astype(np.int64)
+    valid = types == TYPE_INT
+    for row in np.flatnonzero((types == TYPE_STRING) | (types == TYPE_DOUBLE)):
+        source = int(idx[row])
+        try:
+            if types[row] == TYPE_STRING:
+                number = int(view_text(table.str_views, table.str_buffers, source).strip())
+            else:
+                number = int(np.array([table.num[source]], np.int64).view(np.float64)[0])
+        except (ValueError, OverflowError):
+            continue
+        if -(2**63) <= number < 2**63:
+            values[row] = number
+            valid[row] = True
+    return pa.Array.from_buffers(pa.int64(), n, [validity(valid), pa.py_buffer(values)])
+
+
+def promoted_column(table: AttrTable, idx: np.ndarray, p: s.PromotedAttribute) -> pa.Array:
+    if p.column == s.SERVICE_NAME:
+        return promoted_strings(table, idx, default=_UNKNOWN_SERVICE)
+    if p.dtype == pl.Int64:
+        return promoted_ints(table, idx)
+    return promoted_strings(table, idx)
+
+
+# --- the frame ------------------------------------------------------------------------------
 @dataclass
 class SpanColumns:
     """Everything assemble() needs; n spans, R resources, E events, L links."""
@@ -113,48 +293,14 @@ def _times(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_TIME, len(values), [None, pa.py_buffer(np.ascontiguousarray(values, np.int64))])
 
 
-def promoted_frame(table: pl.DataFrame, winners: np.ndarray, promoted: tuple[s.PromotedAttribute, ...]) -> pl.DataFrame:
-    """One column per promoted attribute: the winning attribute's value in the column's dtype.
-
-    Strings: non-string scalars rendered as text (bytes/arrays/kvlists: their text form);
-    Int64: ints as they are, decimal strings parsed, doubles truncated, else null.
-    """
-    n = winners.shape[0]
-    if table.height == 0 or n == 0:
-        return pl.DataFrame([pl.Series(p.column, [None] * n, p.dtype) for p in promoted])
-    idx = pl.DataFrame({f"i{j}": pl.Series(winners[:, j], dtype=pl.Int64) for j in range(len(promoted))})
-    idx = idx.select(pl.when(pl.all() >= 0).then(pl.all()).name.keep())  # -1 -> null: gather gives null
-    exprs = []
-    for j, p in enumerate(promoted):
-        def col(field: str, j: int = j) -> pl.Expr:
-            return pl.lit(table[field]).gather(pl.col(f"i{j}"))
-        t = col("type")
-        if p.dtype == pl.Int64:
-            expr = (
-                pl.when(t == "int").then(col("int"))
-                .when(t == "string").then(col("str").str.strip_chars().cast(pl.Int64, strict=False))
-                .when(t == "double").then(col("float").cast(pl.Int64, strict=False))
-                .otherwise(pl.lit(None, pl.Int64))
-            )
-        else:
-            expr = (
-                pl.when(t == "int").then(col("int").cast(pl.String))
-                .when(t == "double").then(col("float").cast(pl.String))
-                .when(t == "bool").then(col("bool").cast(pl.String))
-                .when(t == "empty").then(pl.lit(None, pl.String))
-                .otherwise(col("str"))
-            )
-        exprs.append(expr.alias(p.column))
-    return idx.select(exprs)
-
-
 def assemble(c: SpanColumns) -> pl.DataFrame:
     """The span-contract frame of ``c``."""
     n = len(c.start)
-    attrs = c.attributes.struct_array()
-    resource_attrs = c.resources.struct_array()
-    resource_lists = pa.LargeListArray.from_arrays(pa.array(c.resources.offsets, pa.int64()), resource_attrs)
-    span_resource = pa.array(c.span_resource, pa.int64())
+    start = np.ascontiguousarray(c.start, np.int64)
+    end = np.ascontiguousarray(c.end, np.int64)
+    span_resource = np.ascontiguousarray(c.span_resource, np.int64)
+    per_span_resources = c.resources.take_owners(span_resource)
+    resource_winners = c.resource_winners[span_resource] if n else np.zeros((0, len(RESOURCE_PROMOTED)), np.int64)
     event_structs = pa.StructArray.from_arrays(
         [_times(c.event_time), c.event_name, c.event_attributes.list_array()],
         names=["time", "name", s.ATTRIBUTES],
@@ -163,8 +309,6 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
         [c.link_trace_id, c.link_span_id, c.link_trace_state, c.link_attributes.list_array()],
         names=["trace_id", "span_id", "trace_state", s.ATTRIBUTES],
     )
-    start = c.start.astype(np.int64, copy=False)
-    end = c.end.astype(np.int64, copy=False)
     columns: dict[str, pa.Array] = {
         s.TRACE_ID: c.trace_id,
         s.SPAN_ID: c.span_id,
@@ -180,28 +324,20 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
         s.FLAGS: c.flags,
         s.SCOPE_NAME: c.scope_name,
         s.SCOPE_VERSION: c.scope_version,
-        s.ATTRIBUTES: pa.LargeListArray.from_arrays(pa.array(c.attributes.offsets, pa.int64()), attrs),
-        s.RESOURCE_ATTRIBUTES: resource_lists.take(span_resource) if n else pa.LargeListArray.from_arrays(pa.array([0], pa.int64()), resource_attrs.slice(0, 0)),
+        s.ATTRIBUTES: c.attributes.list_array(),
+        s.RESOURCE_ATTRIBUTES: per_span_resources.list_array(),
         s.EVENTS: pa.LargeListArray.from_arrays(pa.array(c.event_offsets, pa.int64()), event_structs),
         s.LINKS: pa.LargeListArray.from_arrays(pa.array(c.link_offsets, pa.int64()), link_structs),
     }
+    for j, p in enumerate(SPAN_PROMOTED):
+        columns[p.column] = promoted_column(c.attributes, c.span_winners[:, j], p)
+    for j, p in enumerate(RESOURCE_PROMOTED):
+        columns[p.column] = promoted_column(c.resources, resource_winners[:, j], p)
+    arrays = [columns[name] for name in s.COLUMNS]
     fields = [
-        _enum_field(name, _KIND_FIELD) if name == s.KIND
-        else _enum_field(name, _STATUS_FIELD) if name == s.STATUS_CODE
+        pa.field(name, arr.type, metadata=_KIND_FIELD.metadata) if name == s.KIND
+        else pa.field(name, arr.type, metadata=_STATUS_FIELD.metadata) if name == s.STATUS_CODE
         else pa.field(name, arr.type)
-        for name, arr in columns.items()
+        for name, arr in zip(s.COLUMNS, arrays)
     ]
-    frame = pl.DataFrame(pa.RecordBatch.from_arrays(list(columns.values()), schema=pa.schema(fields)))
-    span_table = pl.DataFrame(pa.RecordBatch.from_struct_array(attrs)) if len(attrs) else pl.DataFrame()
-    res_table = pl.DataFrame(pa.RecordBatch.from_struct_array(resource_attrs)) if len(resource_attrs) else pl.DataFrame()
-    res_winners = c.resource_winners[c.span_resource] if n else np.zeros((0, len(RESOURCE_PROMOTED)), np.int64)
-    promoted = pl.concat(
-        [promoted_frame(span_table, c.span_winners, SPAN_PROMOTED), promoted_frame(res_table, res_winners, RESOURCE_PROMOTED)],
-        how="horizontal",
-    )
-    service = promoted[s.SERVICE_NAME]
-    promoted = promoted.with_columns(
-        pl.when(service.is_null() | (service == "")).then(pl.lit(s.UNKNOWN_SERVICE)).otherwise(service).alias(s.SERVICE_NAME)
-    )
-    frame = pl.concat([frame, promoted], how="horizontal")
-    return frame.select(s.COLUMNS)
+    return pl.DataFrame(pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,9 +23,13 @@ from tracelens.ingest._assemble import (
     RESOURCE_PROMOTED,
     SPAN_PROMOTED,
     TYPE_CODES,
+    TYPE_BOOL,
+    TYPE_DOUBLE,
+    TYPE_INT,
     AttrTable,
     SpanColumns,
     assemble,
+    attr_table_from_lists,
 )
 from tracelens.ingest.result import (
     INVALID_PARENT_SPAN_ID,
@@ -37,6 +42,9 @@ from tracelens.ingest.result import (
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
 SERVICE_NAME_KEY = "service.name"
+_DOUBLE = struct.Struct("<d")
+_DOUBLE_BITS = struct.Struct("<q")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 Attr = dict[str, Any]
 
@@ -97,6 +105,8 @@ def typed(key: str, value: Any) -> Attr:
     """One typed attribute struct; arrays/kvlists become JSON (schema.typed_attribute rules)."""
     if isinstance(value, Mapping | list | tuple):
         value = plain_nested(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+        value = str(value)  # beyond int64: keep the digits rather than fail
     return s.typed_attribute(key, value)
 
 
@@ -137,33 +147,29 @@ class AttrBuilder:
         self.key: list[str] = []
         self.type: list[int] = []
         self.str: list[str | None] = []
-        self.int: list[int | None] = []
-        self.float: list[float | None] = []
-        self.bool: list[bool | None] = []
+        self.num: list[int] = []
 
     def add_owner(self, attrs: Sequence[Mapping[str, Any]]) -> int:
         """Append one owner's attributes; returns the flat index of its first attribute."""
         first = len(self.key)
         for a in attrs:
+            code = TYPE_CODES[a["type"]]
             self.key.append(a["key"])
-            self.type.append(TYPE_CODES[a["type"]])
+            self.type.append(code)
             self.str.append(a["str"])
-            self.int.append(a["int"])
-            self.float.append(a["float"])
-            self.bool.append(a["bool"])
+            if code == TYPE_INT:
+                self.num.append(a["int"])
+            elif code == TYPE_DOUBLE:
+                self.num.append(_DOUBLE_BITS.unpack(_DOUBLE.pack(a["float"]))[0])
+            elif code == TYPE_BOOL:
+                self.num.append(int(bool(a["bool"])))
+            else:
+                self.num.append(0)
         self.offsets.append(len(self.key))
         return first
 
     def table(self) -> AttrTable:
-        return AttrTable(
-            offsets=np.array(self.offsets, np.int64),
-            key=pa.array(self.key, pa.large_string()),
-            type=np.array(self.type, np.uint8),
-            str=pa.array(self.str, pa.large_string()),
-            int=pa.array(self.int, pa.int64()),
-            float=pa.array(self.float, pa.float64()),
-            bool=pa.array(self.bool, pa.bool_()),
-        )
+        return attr_table_from_lists(self.offsets, self.key, self.type, self.str, self.num)
 
 
 def winner_row(attrs: Sequence[Mapping[str, Any]], first: int, promoted: Sequence[s.PromotedAttribute]) -> list[int]:

@@ -1,14 +1,242 @@
-"""OTLP protobuf (ExportTraceServiceRequest bytes) -> span frame.
+"""OTLP protobuf (ExportTraceServiceRequest bytes) -> span frame, fast.
 
-First version: delegates to the reference decoder; replaced by the numba wire scanner.
+The numba wire scanner (_wire.py) fills flat arrays; this module wraps them as Arrow arrays
+without copying the strings (Arrow string views point into the request bytes, which the
+frame keeps alive), finishes the rare values the kernel leaves to upb (bytes, arrays,
+kvlists), and hands everything to the shared assembler. tests/test_ingest_fuzz.py checks it
+against the reference decoder (otlp_reference.py) on generated and mutated requests.
 """
 
 from __future__ import annotations
 
-from tracelens.ingest.otlp_reference import decode_otlp_protobuf_reference
-from tracelens.ingest.result import DecodeResult
+import numpy as np
+import pyarrow as pa
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from tracelens import schema as s
+from tracelens.errors import DecodeError
+from tracelens.ingest import _wire as w
+from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble
+from tracelens.ingest._rows import Rejections, rejection_sentence
+from tracelens.ingest.otlp_reference import keyvalue_typed
+from tracelens.ingest.result import (
+    INVALID_PARENT_SPAN_ID,
+    INVALID_SPAN_ID,
+    INVALID_TRACE_ID,
+    DecodeResult,
+)
+
+_MAX_REQUEST_BYTES = 2**31 - 1  # string views address the input with int32 offsets
+_STRING_TYPES = np.array([w.T_STRING, w.T_BYTES, w.T_ARRAY, w.T_KVLIST], np.int64)
+_VIEW = pa.string_view()
+_TEXT = pa.large_string()
+_ERRORS = {
+    w.ERR_WIRE: "malformed protobuf wire format",
+    w.ERR_UTF8: "a string field is not valid UTF-8",
+    w.ERR_DEPTH: f"messages nested deeper than {w.MAX_DEPTH} levels",
+}
+
+
+def _key_table(promoted: tuple[s.PromotedAttribute, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(key bytes, key offsets, promoted slot, priority) for the kernel's key matcher."""
+    keys = [(key.encode(), slot, prio) for slot, p in enumerate(promoted) for prio, key in enumerate(p.keys)]
+    data = np.frombuffer(b"".join(k for k, _, _ in keys), np.uint8).copy()
+    offsets = np.zeros(len(keys) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(k) for k, _, _ in keys])
+    slots = np.array([slot for _, slot, _ in keys], np.int64)
+    prios = np.array([prio for _, _, prio in keys], np.int64)
+    return data, offsets, slots, prios
+
+
+_SPAN_KEYS = _key_table(SPAN_PROMOTED)
+_RESOURCE_KEYS = _key_table(RESOURCE_PROMOTED)
 
 
 def decode_otlp_protobuf(data: bytes) -> DecodeResult:
     """ExportTraceServiceRequest bytes (decompressed) -> DecodeResult; DecodeError if invalid."""
-    return decode_otlp_protobuf_reference(data)
+    if not isinstance(data, bytes):
+        data = bytes(data)  # the frame keeps a reference: it must not change under us
+    if len(data) > _MAX_REQUEST_BYTES:
+        msg = f"request of {len(data)} bytes is over the {_MAX_REQUEST_BYTES}-byte limit"
+        raise DecodeError(msg)
+    buf = np.frombuffer(data, np.uint8)
+    counts = w.count_request(buf)
+    if counts[0] < 0:
+        raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[w.ERR_WIRE]}")
+    out = w.scan_request(buf, counts, *_SPAN_KEYS, len(SPAN_PROMOTED), *_RESOURCE_KEYS, len(RESOURCE_PROMOTED))
+    status = out[0]
+    if status < 0:
+        raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[status]}")
+    return _Builder(data, buf, out).result()
+
+
+def _validity(mask: np.ndarray) -> pa.Buffer | None:
+    if mask.all():
+        return None
+    return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def _views(views: np.ndarray, col: int, data: pa.Buffer, extra: pa.Buffer | None = None, valid: np.ndarray | None = None) -> pa.Array:
+    """A string_view array from column ``col`` of a (rows, k*16) view block."""
+    block = np.ascontiguousarray(views[:, col * 16 : (col + 1) * 16])
+    buffers = [None if valid is None else _validity(valid), pa.py_buffer(block), data]
+    if extra is not None:
+        buffers.append(extra)
+    return pa.Array.from_buffers(_VIEW, len(block), buffers)
+
+
+def _fixed_strings(chars: np.ndarray, width: int, valid: np.ndarray | None = None) -> pa.Array:
+    n = len(chars) // width
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    validity = None if valid is None else _validity(valid)
+    return pa.Array.from_buffers(_TEXT, n, [validity, pa.py_buffer(offsets), pa.py_buffer(chars)])
+
+
+def _set_view(views: np.ndarray, row: int, col: int, text: bytes, extra: bytearray) -> None:
+    """Point a view at ``text``: inline if short, else appended to data buffer 1."""
+    b = col * 16
+    views[row, b : b + 16] = 0
+    views[row, b : b + 4] = np.frombuffer(len(text).to_bytes(4, "little"), np.uint8)
+    if len(text) <= 12:
+        views[row, b + 4 : b + 4 + len(text)] = np.frombuffer(text, np.uint8)
+    else:
+        views[row, b + 4 : b + 8] = np.frombuffer(text[:4], np.uint8)
+        views[row, b + 8 : b + 12] = np.frombuffer((1).to_bytes(4, "little"), np.uint8)
+        views[row, b + 12 : b + 16] = np.frombuffer(len(extra).to_bytes(4, "little"), np.uint8)
+        extra.extend(text)
+
+
+def _nested_depth(value: AnyValue) -> int:
+    """Sub-message levels below an AnyValue (upb counts them against its depth limit)."""
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        values = value.array_value.values
+        return 2 + max(_nested_depth(v) for v in values) if values else 1
+    if which == "kvlist_value":
+        kvs = value.kvlist_value.values
+        return max((3 + _nested_depth(kv.value)) if kv.HasField("value") else 2 for kv in kvs) if kvs else 1
+    return 0
+
+
+class _Builder:
+    """Kernel output -> SpanColumns -> frame (one request)."""
+
+    def __init__(self, data: bytes, buf: np.ndarray, out: tuple) -> None:
+        self.data = data
+        self.buf = buf
+        self.input = pa.py_buffer(data)
+        (
+            _status, self.cur,
+            self.si, self.sv, self.s_win, self.s_attr_off, self.s_event_off, self.s_link_off, self.sai, self.sav,
+            self.rai, self.rav, self.r_win, self.r_attr_off,
+            self.cv, self.cai, self.cav,
+            self.ei, self.ev, self.e_attr_off, self.eai, self.eav,
+            self.li, self.lv, self.l_attr_off, self.lai, self.lav,
+            self.rj,
+        ) = out
+
+    def attr_table(self, ai: np.ndarray, av: np.ndarray, offsets: np.ndarray) -> AttrTable:
+        av = av[: len(ai)]
+        extra = self.finish_fallbacks(ai, av)
+        return AttrTable(
+            offsets=offsets,
+            type=ai[:, w.A_TYPE].astype(np.uint8),
+            num=np.ascontiguousarray(ai[:, w.A_NUM]),
+            key_views=np.ascontiguousarray(av[:, :16]),
+            key_buffers=[self.input],
+            str_views=np.ascontiguousarray(av[:, 16:]),
+            str_buffers=[self.input] if extra is None else [self.input, extra],
+        )
+
+    def finish_fallbacks(self, ai: np.ndarray, av: np.ndarray) -> pa.Buffer | None:
+        """Render bytes/array/kvlist values (and merged AnyValues) with upb, like the reference."""
+        rows = np.flatnonzero(ai[:, w.A_FALLBACK])
+        if not len(rows):
+            return None
+        extra = bytearray()
+        for row in rows:
+            off, ln = int(ai[row, w.A_KV_OFF]), int(ai[row, w.A_KV_LEN])
+            try:
+                kv = KeyValue.FromString(self.data[off : off + ln])
+            except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
+                msg = f"not a valid OTLP ExportTraceServiceRequest: {exc}"
+                raise DecodeError(msg) from exc
+            if kv.HasField("value") and ai[row, w.A_DEPTH] + 1 + _nested_depth(kv.value) > w.MAX_DEPTH:
+                raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[w.ERR_DEPTH]}")
+            attr = keyvalue_typed(kv)
+            code = s.ATTRIBUTE_TYPES.index(str(attr["type"]))
+            ai[row, w.A_TYPE] = code
+            if code == w.T_INT:
+                ai[row, w.A_NUM] = attr["int"]
+            elif code == w.T_DOUBLE:
+                ai[row, w.A_NUM] = np.array([attr["float"]], np.float64).view(np.int64)[0]
+            elif code == w.T_BOOL:
+                ai[row, w.A_NUM] = int(bool(attr["bool"]))
+            elif attr["str"] is not None:
+                _set_view(av, row, 1, str(attr["str"]).encode(), extra)
+        return pa.py_buffer(bytes(extra)) if extra else pa.py_buffer(b"")
+
+    def rejections(self) -> Rejections:
+        rejections = Rejections()
+        for j in range(int(self.cur[w.C_REJECTED])):
+            index, reason, detail, name_off, name_len = (int(v) for v in self.rj[j])
+            name = self.data[name_off : name_off + name_len].decode() if name_len else ""
+            if reason == 1:
+                label, fragment = INVALID_TRACE_ID, ("trace_id must not be all zero" if detail < 0 else f"trace_id must be 16 bytes, got {detail}")
+            elif reason == 2:
+                label, fragment = INVALID_SPAN_ID, ("span_id must not be all zero" if detail < 0 else f"span_id must be 8 bytes, got {detail}")
+            else:
+                label, fragment = INVALID_PARENT_SPAN_ID, f"parent_span_id must be empty or 8 bytes, got {detail}"
+            rejections.add(label, rejection_sentence(name, index, fragment))
+        return rejections
+
+    def columns(self) -> SpanColumns:
+        cur, buf = self.cur, self.buf
+        n = int(cur[w.C_SPANS])
+        si = self.si[:n]
+        sv = self.sv[:n]
+        n_events = int(cur[w.C_EVENTS])
+        n_links = int(cur[w.C_LINKS])
+        li = self.li[:n_links]
+        parent_chars, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
+        link_tid, link_tid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_TID_OFF]), np.ascontiguousarray(li[:, w.L_TID_LEN]))
+        link_sid, link_sid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_SID_OFF]), np.ascontiguousarray(li[:, w.L_SID_LEN]))
+        scope_views = self.cv[si[:, w.S_SCOPE]]
+        kind = si[:, w.S_KIND]
+        status = si[:, w.S_STATUS]
+        return SpanColumns(
+            trace_id=_fixed_strings(w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_TID_OFF]), 16), 32),
+            span_id=_fixed_strings(w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_SID_OFF]), 8), 16),
+            parent_span_id=_fixed_strings(parent_chars, 16, parent_valid),
+            name=_views(sv, w.V_NAME, self.input),
+            kind=np.where((kind >= 0) & (kind < len(s.SPAN_KINDS)), kind, 0).astype(np.uint8),
+            start=np.ascontiguousarray(si[:, w.S_START]),
+            end=np.ascontiguousarray(si[:, w.S_END]),
+            status_code=np.where((status >= 0) & (status < len(s.STATUS_CODES)), status, 0).astype(np.uint8),
+            status_message=_views(sv, w.V_STATUS_MESSAGE, self.input),
+            trace_state=_views(sv, w.V_TRACE_STATE, self.input),
+            flags=pa.array(np.ascontiguousarray(si[:, w.S_FLAGS])),
+            scope_name=_views(scope_views, 0, self.input),
+            scope_version=_views(scope_views, 1, self.input),
+            attributes=self.attr_table(self.sai[: cur[w.C_SPAN_ATTRS]], self.sav, self.s_attr_off[: n + 1]),
+            resources=self.attr_table(self.rai[: cur[w.C_RES_ATTRS]], self.rav, self.r_attr_off[: cur[w.C_RS] + 1]),
+            span_resource=np.ascontiguousarray(si[:, w.S_RESOURCE]),
+            event_offsets=self.s_event_off[: n + 1],
+            event_time=np.ascontiguousarray(self.ei[:n_events, 0]),
+            event_name=_views(self.ev[:n_events], 0, self.input),
+            event_attributes=self.attr_table(self.eai[: cur[w.C_EVENT_ATTRS]], self.eav, self.e_attr_off[: n_events + 1]),
+            link_offsets=self.s_link_off[: n + 1],
+            link_trace_id=pa.Array.from_buffers(_TEXT, n_links, [None, pa.py_buffer(link_tid_off), pa.py_buffer(link_tid)]),
+            link_span_id=pa.Array.from_buffers(_TEXT, n_links, [None, pa.py_buffer(link_sid_off), pa.py_buffer(link_sid)]),
+            link_trace_state=_views(self.lv[:n_links], 0, self.input),
+            link_attributes=self.attr_table(self.lai[: cur[w.C_LINK_ATTRS]], self.lav, self.l_attr_off[: n_links + 1]),
+            span_winners=self.s_win[:n],
+            resource_winners=self.r_win[: cur[w.C_RS]],
+        )
+
+    def result(self) -> DecodeResult:
+        # scope attributes are validated (upb would reject bad ones) but not kept
+        self.finish_fallbacks(self.cai[: self.cur[w.C_SCOPE_ATTRS]], self.cav)
+        columns = self.columns()
+        return self.rejections().result(assemble(columns))

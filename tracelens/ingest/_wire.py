@@ -1,0 +1,1156 @@
+"""numba kernels: a protobuf wire-format scanner for ExportTraceServiceRequest.
+
+Why a hand-written scanner: building upb messages and walking them span by span in Python
+costs ~10 us per span; this walks the raw bytes once (varints, length-delimited fields,
+fixed64) and fills flat numpy arrays: numbers, and Arrow *string views* (16-byte records
+pointing into the input buffer), so strings are never copied. Python then wraps the arrays
+as Arrow arrays without copying (otlp_protobuf.py).
+
+Behaviour matches upb (the reference parser) byte for byte on what is accepted and what is
+an error, because the fuzz test compares them:
+
+* a known field number with an unexpected wire type is an unknown field (skipped);
+* unknown fields are skipped, groups included (matching end-group required);
+* field number 0, wire types 6/7, tags over 32 bits, varints over 10 bytes, lengths past
+  the end of the enclosing message: malformed;
+* every known ``string`` field must be valid UTF-8 (bytes fields and unknown fields need not);
+* repeated occurrences of a singular field: the last wins; of a singular message (status,
+  scope, resource, value): merged, i.e. the last occurrence of each inner field wins;
+* at most 100 nested sub-messages / groups below the request.
+
+Two passes: ``count_request`` sizes every output array exactly; ``scan_request`` fills them.
+Values the kernel does not render itself (bytes, arrays, kvlists, a KeyValue whose value
+field occurs twice) are flagged and finished in Python from the KeyValue's bytes (rare).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+# error codes (returned as negative positions)
+ERR_WIRE = -1
+ERR_UTF8 = -2
+ERR_DEPTH = -3
+MAX_DEPTH = 100
+
+WT_VARINT = 0
+WT_I64 = 1
+WT_LEN = 2
+WT_SGROUP = 3
+WT_EGROUP = 4
+WT_I32 = 5
+
+# attribute type codes = index into schema.ATTRIBUTE_TYPES
+T_STRING = 0
+T_BOOL = 1
+T_INT = 2
+T_DOUBLE = 3
+T_BYTES = 4
+T_ARRAY = 5
+T_KVLIST = 6
+T_EMPTY = 7
+
+# columns of an attribute table's int64 block
+A_TYPE = 0
+A_NUM = 1  # int value / double bits / bool
+A_KV_OFF = 2  # the whole KeyValue, for the Python fallback
+A_KV_LEN = 3
+A_FALLBACK = 4  # 1: value must be rendered in Python
+A_DEPTH = 5  # nesting depth of the KeyValue (upb's depth limit applies to the fallback)
+A_COLS = 6
+
+# columns of the span int64 block
+S_KIND = 0
+S_START = 1
+S_END = 2
+S_STATUS = 3
+S_FLAGS = 4
+S_SCOPE = 5
+S_RESOURCE = 6
+S_TID_OFF = 7
+S_TID_LEN = 8
+S_SID_OFF = 9
+S_SID_LEN = 10
+S_PID_OFF = 11
+S_PID_LEN = 12
+S_NAME_OFF = 13
+S_NAME_LEN = 14
+S_COLS = 15
+# span string views: name, trace_state, status message
+V_NAME = 0
+V_TRACE_STATE = 1
+V_STATUS_MESSAGE = 2
+S_VIEWS = 3
+
+# link int64 block
+L_TID_OFF = 0
+L_TID_LEN = 1
+L_SID_OFF = 2
+L_SID_LEN = 3
+L_COLS = 4
+
+# counts (pass 1) / cursors (pass 2)
+C_RS = 0
+C_SS = 1
+C_SPANS = 2
+C_SPAN_ATTRS = 3
+C_RES_ATTRS = 4
+C_SCOPE_ATTRS = 5
+C_EVENTS = 6
+C_EVENT_ATTRS = 7
+C_LINKS = 8
+C_LINK_ATTRS = 9
+C_REJECTED = 10
+C_N = 11
+
+# rejection rows: input index, reason (1 trace, 2 span, 3 parent), detail (length, or -1 all zero), name off, name len
+R_INDEX = 0
+R_REASON = 1
+R_DETAIL = 2
+R_NAME_OFF = 3
+R_NAME_LEN = 4
+R_COLS = 5
+
+
+# --- unmanaged array views -----------------------------------------------------------------
+# Why: every call between (non-inlined) numba functions increfs and decrefs each array
+# argument's meminfo with atomic operations; with a dozen arrays per call and ~30 calls per
+# span that was half the kernel's time. Views made with carray have no meminfo, so those
+# refcount calls return at once. The owning arrays stay alive in scan_request's frame.
+@intrinsic
+def _voidptr(typingctx, address):
+    sig = types.voidptr(address)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def u8(a):
+    """An unmanaged view of a C-contiguous uint8 array (any number of dimensions)."""
+    return carray(_voidptr(a.ctypes.data), a.shape, dtype=np.uint8)
+
+
+@njit(cache=True)
+def i64(a):
+    """An unmanaged view of a C-contiguous int64 array (any number of dimensions)."""
+    return carray(_voidptr(a.ctypes.data), a.shape, dtype=np.int64)
+
+
+# --- primitives ---------------------------------------------------------------------------
+@njit(cache=True)
+def read_varint(buf, pos, end):
+    """(value as uint64, new position) or (0, ERR_WIRE)."""
+    result = np.uint64(0)
+    shift = np.uint64(0)
+    for _ in range(10):
+        if pos >= end:
+            return np.uint64(0), ERR_WIRE
+        b = buf[pos]
+        pos += 1
+        result |= np.uint64(b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += np.uint64(7)
+    return np.uint64(0), ERR_WIRE
+
+
+@njit(cache=True)
+def read_tag(buf, pos, end):
+    """(field number, wire type, new position); position < 0 on a malformed tag."""
+    v, p = read_varint(buf, pos, end)
+    if p < 0 or v > np.uint64(0xFFFFFFFF):
+        return 0, 0, ERR_WIRE
+    field = np.int64(v >> np.uint64(3))
+    wt = np.int64(v & np.uint64(7))
+    if field == 0 or wt == 6 or wt == 7:
+        return 0, 0, ERR_WIRE
+    return field, wt, p
+
+
+@njit(cache=True)
+def read_len(buf, pos, end):
+    """(start, end) of a length-delimited payload; start < 0 if it overruns ``end``."""
+    ln, p = read_varint(buf, pos, end)
+    if p < 0 or ln > np.uint64(end - p):
+        return ERR_WIRE, ERR_WIRE
+    return p, p + np.int64(ln)
+
+
+@njit(cache=True)
+def read_fixed64(buf, pos):
+    v = np.uint64(0)
+    for k in range(8):
+        v |= np.uint64(buf[pos + k]) << np.uint64(8 * k)
+    return np.int64(v)
+
+
+@njit(cache=True)
+def read_fixed32(buf, pos):
+    v = np.int64(0)
+    for k in range(4):
+        v |= np.int64(buf[pos + k]) << np.int64(8 * k)
+    return v
+
+
+@njit(cache=True)
+def skip_group(buf, pos, end, field, depth):
+    """Skip an unknown group whose start tag (``field``) was just read."""
+    stack = np.empty(MAX_DEPTH + 2, np.int64)
+    sp = 0
+    stack[0] = field
+    if depth + 1 > MAX_DEPTH:
+        return ERR_DEPTH
+    while True:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return ERR_WIRE
+        if wt == WT_EGROUP:
+            if f != stack[sp]:
+                return ERR_WIRE
+            if sp == 0:
+                return p
+            sp -= 1
+            pos = p
+        elif wt == WT_SGROUP:
+            if depth + sp + 2 > MAX_DEPTH:
+                return ERR_DEPTH
+            sp += 1
+            stack[sp] = f
+            pos = p
+        else:
+            pos = skip_scalar(buf, p, end, wt)
+            if pos < 0:
+                return pos
+
+
+@njit(cache=True)
+def skip_scalar(buf, pos, end, wt):
+    if wt == WT_VARINT:
+        _, p = read_varint(buf, pos, end)
+        return p
+    if wt == WT_I64:
+        return pos + 8 if pos + 8 <= end else ERR_WIRE
+    if wt == WT_I32:
+        return pos + 4 if pos + 4 <= end else ERR_WIRE
+    if wt == WT_LEN:
+        s, e = read_len(buf, pos, end)
+        return e
+    return ERR_WIRE
+
+
+@njit(cache=True)
+def skip_field(buf, pos, end, field, wt, depth):
+    """Position after an unknown field (``pos`` is just after its tag)."""
+    if wt == WT_SGROUP:
+        return skip_group(buf, pos, end, field, depth)
+    return skip_scalar(buf, pos, end, wt)
+
+
+@njit(cache=True)
+def utf8_ok(buf, start, end):
+    """Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as upb checks it."""
+    i = start
+    while i < end:
+        c = buf[i]
+        if c < 0x80:
+            i += 1
+            continue
+        if c < 0xC2:
+            return False
+        if c < 0xE0:
+            if i + 1 >= end or (buf[i + 1] & 0xC0) != 0x80:
+                return False
+            i += 2
+        elif c < 0xF0:
+            if i + 2 >= end:
+                return False
+            c1 = buf[i + 1]
+            lo = 0xA0 if c == 0xE0 else 0x80
+            hi = 0x9F if c == 0xED else 0xBF
+            if c1 < lo or c1 > hi or (buf[i + 2] & 0xC0) != 0x80:
+                return False
+            i += 3
+        elif c < 0xF5:
+            if i + 3 >= end:
+                return False
+            c1 = buf[i + 1]
+            lo = 0x90 if c == 0xF0 else 0x80
+            hi = 0x8F if c == 0xF4 else 0xBF
+            if c1 < lo or c1 > hi or (buf[i + 2] & 0xC0) != 0x80 or (buf[i + 3] & 0xC0) != 0x80:
+                return False
+            i += 4
+        else:
+            return False
+    return True
+
+
+@njit(cache=True)
+def put_view(views, row, col, buf, off, ln):
+    """Write an Arrow string view for buf[off:off+ln] (data buffer 0 = the input)."""
+    b = col * 16
+    views[row, b] = ln & 0xFF
+    views[row, b + 1] = (ln >> 8) & 0xFF
+    views[row, b + 2] = (ln >> 16) & 0xFF
+    views[row, b + 3] = (ln >> 24) & 0xFF
+    if ln <= 12:
+        for k in range(ln):
+            views[row, b + 4 + k] = buf[off + k]
+        for k in range(ln, 12):
+            views[row, b + 4 + k] = 0
+    else:
+        for k in range(4):
+            views[row, b + 4 + k] = buf[off + k]
+        for k in range(4):
+            views[row, b + 8 + k] = 0  # buffer index 0
+        views[row, b + 12] = off & 0xFF
+        views[row, b + 13] = (off >> 8) & 0xFF
+        views[row, b + 14] = (off >> 16) & 0xFF
+        views[row, b + 15] = (off >> 24) & 0xFF
+
+
+@njit(cache=True)
+def clear_views(views, row):
+    for k in range(views.shape[1]):
+        views[row, k] = 0
+
+
+@njit(cache=True)
+def string_field(buf, pos, end, views, row, col):
+    """Read a length-delimited UTF-8 field into a view; returns the new position or an error."""
+    s, e = read_len(buf, pos, end)
+    if s < 0:
+        return ERR_WIRE
+    if not utf8_ok(buf, s, e):
+        return ERR_UTF8
+    put_view(views, row, col, buf, s, e - s)
+    return e
+
+
+@njit(cache=True)
+def check_string(buf, pos, end):
+    """A known string field we do not keep (schema_url...): still must be valid UTF-8."""
+    s, e = read_len(buf, pos, end)
+    if s < 0:
+        return ERR_WIRE
+    if not utf8_ok(buf, s, e):
+        return ERR_UTF8
+    return e
+
+
+@njit(cache=True)
+def match_key(buf, s, e, keys_data, keys_off):
+    """Index of buf[s:e] in the key table, or -1."""
+    n = e - s
+    for k in range(len(keys_off) - 1):
+        ks = keys_off[k]
+        if keys_off[k + 1] - ks != n:
+            continue
+        same = True
+        for j in range(n):
+            if keys_data[ks + j] != buf[s + j]:
+                same = False
+                break
+        if same:
+            return k
+    return -1
+
+
+# --- pass 1: sizes ------------------------------------------------------------------------
+@njit(cache=True)
+def count_message_field(buf, pos, end, target, depth):
+    """Occurrences of length-delimited field ``target`` directly in this message."""
+    n = 0
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return -1
+        if f == target and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return -1
+            n += 1
+            pos = e
+        else:
+            pos = skip_field(buf, p, end, f, wt, depth)
+            if pos < 0:
+                return -1
+    return n
+
+
+@njit(cache=True)
+def count_span(buf, pos, end, counts, depth):
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if wt == WT_LEN and (f == 9 or f == 11 or f == 13):
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if f == 9:
+                counts[C_SPAN_ATTRS] += 1
+            elif f == 11:
+                counts[C_EVENTS] += 1
+                n = count_message_field(buf, s, e, 3, depth + 1)
+                if n < 0:
+                    return ERR_WIRE
+                counts[C_EVENT_ATTRS] += n
+            else:
+                counts[C_LINKS] += 1
+                n = count_message_field(buf, s, e, 4, depth + 1)
+                if n < 0:
+                    return ERR_WIRE
+                counts[C_LINK_ATTRS] += n
+            pos = e
+        else:
+            pos = skip_field(buf, p, end, f, wt, depth)
+            if pos < 0:
+                return pos
+    return pos
+
+
+@njit(cache=True)
+def count_request(buf_owner):
+    """Exact sizes of every output table (see C_*); counts[C_N-1..] unused. Negative first
+    element on malformed input."""
+    counts_owner = np.zeros(C_N, np.int64)
+    counts = i64(counts_owner)
+    buf = u8(buf_owner)
+    end = len(buf)
+    pos = 0
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            counts[0] = -1
+            return counts_owner
+        if f == 1 and wt == WT_LEN:
+            rs, rs_end = read_len(buf, p, end)
+            if rs < 0:
+                counts[0] = -1
+                return counts_owner
+            counts[C_RS] += 1
+            q = rs
+            while q < rs_end:
+                f2, wt2, p2 = read_tag(buf, q, rs_end)
+                if p2 < 0:
+                    counts[0] = -1
+                    return counts_owner
+                if wt2 == WT_LEN and (f2 == 1 or f2 == 2):
+                    s, e = read_len(buf, p2, rs_end)
+                    if s < 0:
+                        counts[0] = -1
+                        return counts_owner
+                    if f2 == 1:
+                        n = count_message_field(buf, s, e, 1, 2)
+                        if n < 0:
+                            counts[0] = -1
+                            return counts_owner
+                        counts[C_RES_ATTRS] += n
+                    else:
+                        counts[C_SS] += 1
+                        r = s
+                        while r < e:
+                            f3, wt3, p3 = read_tag(buf, r, e)
+                            if p3 < 0:
+                                counts[0] = -1
+                                return counts_owner
+                            if wt3 == WT_LEN and (f3 == 1 or f3 == 2):
+                                s3, e3 = read_len(buf, p3, e)
+                                if s3 < 0:
+                                    counts[0] = -1
+                                    return counts_owner
+                                if f3 == 1:
+                                    n = count_message_field(buf, s3, e3, 3, 3)
+                                    if n < 0:
+                                        counts[0] = -1
+                                        return counts_owner
+                                    counts[C_SCOPE_ATTRS] += n
+                                else:
+                                    counts[C_SPANS] += 1
+                                    if count_span(buf, s3, e3, counts, 3) < 0:
+                                        counts[0] = -1
+                                        return counts_owner
+                                r = e3
+                            else:
+                                r = skip_field(buf, p3, e, f3, wt3, 2)
+                                if r < 0:
+                                    counts[0] = -1
+                                    return counts_owner
+                    q = e
+                else:
+                    q = skip_field(buf, p2, rs_end, f2, wt2, 1)
+                    if q < 0:
+                        counts[0] = -1
+                        return counts_owner
+            pos = rs_end
+        else:
+            pos = skip_field(buf, p, end, f, wt, 0)
+            if pos < 0:
+                counts[0] = -1
+                return counts_owner
+    return counts_owner
+
+
+# --- pass 2: values -----------------------------------------------------------------------
+@njit(cache=True)
+def parse_anyvalue(buf, pos, end, ai, av, row, depth):
+    """Scalar AnyValue into row ``row``; arrays/kvlists/bytes are flagged for Python."""
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if f == 1 and wt == WT_LEN:
+            p = string_field(buf, p, end, av, row, 1)
+            ai[row, A_TYPE] = T_STRING
+        elif f == 2 and wt == WT_VARINT:
+            v, p = read_varint(buf, p, end)
+            ai[row, A_TYPE] = T_BOOL
+            ai[row, A_NUM] = 1 if v != np.uint64(0) else 0
+        elif f == 3 and wt == WT_VARINT:
+            v, p = read_varint(buf, p, end)
+            ai[row, A_TYPE] = T_INT
+            ai[row, A_NUM] = np.int64(v)
+        elif f == 4 and wt == WT_I64:
+            if p + 8 > end:
+                return ERR_WIRE
+            ai[row, A_TYPE] = T_DOUBLE
+            ai[row, A_NUM] = read_fixed64(buf, p)
+            p += 8
+        elif wt == WT_LEN and (f == 5 or f == 6 or f == 7):
+            s, e = read_len(buf, p, end)
+            p = e
+            ai[row, A_TYPE] = T_ARRAY if f == 5 else (T_KVLIST if f == 6 else T_BYTES)
+            ai[row, A_FALLBACK] = 1
+        elif f == 8 and wt == WT_VARINT:
+            v, p = read_varint(buf, p, end)
+            ai[row, A_TYPE] = T_EMPTY  # a string-table index we cannot resolve
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_kv(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
+    """One KeyValue (``pos``..``end`` is its payload) into row ``row``.
+
+    Returns (position or error, index of the key in the key table or -1).
+    """
+    ai[row, A_TYPE] = T_EMPTY
+    ai[row, A_NUM] = 0
+    ai[row, A_FALLBACK] = 0
+    ai[row, A_DEPTH] = depth
+    clear_views(av, row)
+    values = 0
+    key_s = pos
+    key_e = pos
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p, -1
+        if f == 1 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE, -1
+            if not utf8_ok(buf, s, e):
+                return ERR_UTF8, -1
+            put_view(av, row, 0, buf, s, e - s)
+            key_s = s
+            key_e = e
+            p = e
+        elif f == 2 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE, -1
+            values += 1
+            if depth + 1 > MAX_DEPTH:
+                return ERR_DEPTH, -1
+            p = parse_anyvalue(buf, s, e, ai, av, row, depth + 1)
+            if p < 0:
+                return p, -1
+            p = e
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p, -1
+        pos = p
+    if values > 1:
+        ai[row, A_FALLBACK] = 1  # merged AnyValues: let upb apply the merge rules
+    return pos, match_key(buf, key_s, key_e, keys_data, keys_off)
+
+
+@njit(cache=True)
+def attr_field(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
+    """A repeated KeyValue field occurrence (``pos`` after the tag): parse into ``row``."""
+    s, e = read_len(buf, pos, end)
+    if s < 0 or row >= ai.shape[0]:  # capacity comes from pass 1; never exceed it
+        return ERR_WIRE, -1
+    if depth + 1 > MAX_DEPTH:
+        return ERR_DEPTH, -1
+    ai[row, A_KV_OFF] = s
+    ai[row, A_KV_LEN] = e - s
+    p, k = parse_kv(buf, s, e, ai, av, row, depth + 1, keys_data, keys_off)
+    if p < 0:
+        return p, -1
+    return e, k
+
+
+@njit(cache=True)
+def parse_status(buf, pos, end, si, sv, row, depth):
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if f == 2 and wt == WT_LEN:
+            p = string_field(buf, p, end, sv, row, V_STATUS_MESSAGE)
+        elif f == 3 and wt == WT_VARINT:
+            v, p = read_varint(buf, p, end)
+            si[row, S_STATUS] = np.int64(np.int32(np.uint32(v & np.uint64(0xFFFFFFFF))))
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_event(buf, pos, end, ei, ev, e_row, eai, eav, cur, depth, no_keys_data, no_keys_off):
+    ei[e_row, 0] = 0
+    clear_views(ev, e_row)
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if f == 1 and wt == WT_I64:
+            if p + 8 > end:
+                return ERR_WIRE
+            ei[e_row, 0] = read_fixed64(buf, p)
+            p += 8
+        elif f == 2 and wt == WT_LEN:
+            p = string_field(buf, p, end, ev, e_row, 0)
+        elif f == 3 and wt == WT_LEN:
+            p, _ = attr_field(buf, p, end, eai, eav, cur[C_EVENT_ATTRS], depth, no_keys_data, no_keys_off)
+            cur[C_EVENT_ATTRS] += 1
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_link(buf, pos, end, li, lv, l_row, lai, lav, cur, depth, no_keys_data, no_keys_off):
+    li[l_row, L_TID_OFF] = 0
+    li[l_row, L_TID_LEN] = 0
+    li[l_row, L_SID_OFF] = 0
+    li[l_row, L_SID_LEN] = 0
+    clear_views(lv, l_row)
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if (f == 1 or f == 2) and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            li[l_row, L_TID_OFF if f == 1 else L_SID_OFF] = s
+            li[l_row, L_TID_LEN if f == 1 else L_SID_LEN] = e - s
+            p = e
+        elif f == 3 and wt == WT_LEN:
+            p = string_field(buf, p, end, lv, l_row, 0)
+        elif f == 4 and wt == WT_LEN:
+            p, _ = attr_field(buf, p, end, lai, lav, cur[C_LINK_ATTRS], depth, no_keys_data, no_keys_off)
+            cur[C_LINK_ATTRS] += 1
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_span(
+    buf, pos, end, row, depth, cur,
+    si, sv, s_win, s_prio,
+    sai, sav, s_attr_off,
+    ei, ev, e_attr_off, eai, eav,
+    li, lv, l_attr_off, lai, lav,
+    keys_data, keys_off, keys_slot, keys_prio, no_keys_data, no_keys_off,
+):
+    for k in range(S_COLS):
+        si[row, k] = 0
+    clear_views(sv, row)
+    for k in range(s_win.shape[1]):
+        s_win[row, k] = -1
+        s_prio[k] = 1 << 30
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if wt == WT_LEN and (f == 1 or f == 2 or f == 4):
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            col = S_TID_OFF if f == 1 else (S_SID_OFF if f == 2 else S_PID_OFF)
+            si[row, col] = s
+            si[row, col + 1] = e - s
+            p = e
+        elif f == 3 and wt == WT_LEN:
+            p = string_field(buf, p, end, sv, row, V_TRACE_STATE)
+        elif f == 5 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if not utf8_ok(buf, s, e):
+                return ERR_UTF8
+            put_view(sv, row, V_NAME, buf, s, e - s)
+            si[row, S_NAME_OFF] = s
+            si[row, S_NAME_LEN] = e - s
+            p = e
+        elif f == 6 and wt == WT_VARINT:
+            v, p = read_varint(buf, p, end)
+            si[row, S_KIND] = np.int64(np.int32(np.uint32(v & np.uint64(0xFFFFFFFF))))
+        elif (f == 7 or f == 8) and wt == WT_I64:
+            if p + 8 > end:
+                return ERR_WIRE
+            si[row, S_START if f == 7 else S_END] = read_fixed64(buf, p)
+            p += 8
+        elif f == 16 and wt == WT_I32:
+            if p + 4 > end:
+                return ERR_WIRE
+            si[row, S_FLAGS] = read_fixed32(buf, p)
+            p += 4
+        elif f == 9 and wt == WT_LEN:
+            a = cur[C_SPAN_ATTRS]
+            p, k = attr_field(buf, p, end, sai, sav, a, depth, keys_data, keys_off)
+            cur[C_SPAN_ATTRS] += 1
+            if p >= 0 and k >= 0:
+                slot = keys_slot[k]
+                if keys_prio[k] <= s_prio[slot]:  # better key, or a later duplicate
+                    s_prio[slot] = keys_prio[k]
+                    s_win[row, slot] = a
+        elif f == 11 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if depth + 1 > MAX_DEPTH:
+                return ERR_DEPTH
+            er = cur[C_EVENTS]
+            if er >= ei.shape[0]:
+                return ERR_WIRE
+            p = parse_event(buf, s, e, ei, ev, er, eai, eav, cur, depth + 1, no_keys_data, no_keys_off)
+            cur[C_EVENTS] += 1
+            e_attr_off[er + 1] = cur[C_EVENT_ATTRS]
+            if p >= 0:
+                p = e
+        elif f == 13 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if depth + 1 > MAX_DEPTH:
+                return ERR_DEPTH
+            lr = cur[C_LINKS]
+            if lr >= li.shape[0]:
+                return ERR_WIRE
+            p = parse_link(buf, s, e, li, lv, lr, lai, lav, cur, depth + 1, no_keys_data, no_keys_off)
+            cur[C_LINKS] += 1
+            l_attr_off[lr + 1] = cur[C_LINK_ATTRS]
+            if p >= 0:
+                p = e
+        elif f == 15 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if depth + 1 > MAX_DEPTH:
+                return ERR_DEPTH
+            p = parse_status(buf, s, e, si, sv, row, depth + 1)
+            if p >= 0:
+                p = e
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def all_zero(buf, s, n):
+    for k in range(n):
+        if buf[s + k] != 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def id_problem(buf, si, row):
+    """(reason, detail) as in _rows.id_problem: reason 0 = fine."""
+    n = si[row, S_TID_LEN]
+    if n != 16:
+        return 1, n
+    if all_zero(buf, si[row, S_TID_OFF], 16):
+        return 1, -1
+    n = si[row, S_SID_LEN]
+    if n != 8:
+        return 2, n
+    if all_zero(buf, si[row, S_SID_OFF], 8):
+        return 2, -1
+    n = si[row, S_PID_LEN]
+    if n != 0 and n != 8:
+        return 3, n
+    return 0, 0
+
+
+@njit(cache=True)
+def parse_scope(buf, pos, end, cv, c_row, cai, cav, cur, depth, no_keys_data, no_keys_off):
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if (f == 1 or f == 2) and wt == WT_LEN:
+            p = string_field(buf, p, end, cv, c_row, f - 1)
+        elif f == 3 and wt == WT_LEN:
+            p, _ = attr_field(buf, p, end, cai, cav, cur[C_SCOPE_ATTRS], depth, no_keys_data, no_keys_off)
+            cur[C_SCOPE_ATTRS] += 1
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_entity_ref(buf, pos, end, depth):
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if 1 <= f <= 4 and wt == WT_LEN:
+            p = check_string(buf, p, end)
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def parse_resource(buf, pos, end, r_row, rai, rav, r_win, r_prio, cur, depth, rkeys_data, rkeys_off, rkeys_slot, rkeys_prio):
+    while pos < end:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            return p
+        if f == 1 and wt == WT_LEN:
+            a = cur[C_RES_ATTRS]
+            p, k = attr_field(buf, p, end, rai, rav, a, depth, rkeys_data, rkeys_off)
+            cur[C_RES_ATTRS] += 1
+            if p >= 0 and k >= 0:
+                slot = rkeys_slot[k]
+                if rkeys_prio[k] <= r_prio[slot]:
+                    r_prio[slot] = rkeys_prio[k]
+                    r_win[r_row, slot] = a
+        elif f == 3 and wt == WT_LEN:
+            s, e = read_len(buf, p, end)
+            if s < 0:
+                return ERR_WIRE
+            if depth + 1 > MAX_DEPTH:
+                return ERR_DEPTH
+            p = parse_entity_ref(buf, s, e, depth + 1)
+            if p >= 0:
+                p = e
+        else:
+            p = skip_field(buf, p, end, f, wt, depth)
+        if p < 0:
+            return p
+        pos = p
+    return pos
+
+
+@njit(cache=True)
+def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_prio_o, n_slots,
+                 rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots):
+    """Pass 2. Returns (error/position, cursors, and every output array)."""
+    n_spans = counts[C_SPANS]
+    cur_o = np.zeros(C_N, np.int64)
+    si_o = np.zeros((n_spans, S_COLS), np.int64)
+    sv_o = np.zeros((n_spans, S_VIEWS * 16), np.uint8)
+    s_win_o = np.full((n_spans, n_slots), -1, np.int64)
+    s_prio_o = np.empty(max(n_slots, 1), np.int64)
+    s_attr_off_o = np.zeros(n_spans + 1, np.int64)
+    s_event_off_o = np.zeros(n_spans + 1, np.int64)
+    s_link_off_o = np.zeros(n_spans + 1, np.int64)
+    sai_o = np.zeros((counts[C_SPAN_ATTRS], A_COLS), np.int64)
+    sav_o = np.zeros((counts[C_SPAN_ATTRS], 32), np.uint8)
+    n_rs = counts[C_RS]
+    rai_o = np.zeros((counts[C_RES_ATTRS], A_COLS), np.int64)
+    rav_o = np.zeros((counts[C_RES_ATTRS], 32), np.uint8)
+    r_win_o = np.full((n_rs, n_rslots), -1, np.int64)
+    r_prio_o = np.empty(max(n_rslots, 1), np.int64)
+    r_attr_off_o = np.zeros(n_rs + 1, np.int64)
+    n_ss = counts[C_SS]
+    cv_o = np.zeros((n_ss, 32), np.uint8)
+    cai_o = np.zeros((counts[C_SCOPE_ATTRS], A_COLS), np.int64)
+    cav_o = np.zeros((counts[C_SCOPE_ATTRS], 32), np.uint8)
+    ei_o = np.zeros((counts[C_EVENTS], 1), np.int64)
+    ev_o = np.zeros((counts[C_EVENTS], 16), np.uint8)
+    e_attr_off_o = np.zeros(counts[C_EVENTS] + 1, np.int64)
+    eai_o = np.zeros((counts[C_EVENT_ATTRS], A_COLS), np.int64)
+    eav_o = np.zeros((counts[C_EVENT_ATTRS], 32), np.uint8)
+    li_o = np.zeros((counts[C_LINKS], L_COLS), np.int64)
+    lv_o = np.zeros((counts[C_LINKS], 16), np.uint8)
+    l_attr_off_o = np.zeros(counts[C_LINKS] + 1, np.int64)
+    lai_o = np.zeros((counts[C_LINK_ATTRS], A_COLS), np.int64)
+    lav_o = np.zeros((counts[C_LINK_ATTRS], 32), np.uint8)
+    rj_o = np.zeros((n_spans, R_COLS), np.int64)
+    cur = i64(cur_o)
+    si = i64(si_o)
+    sv = u8(sv_o)
+    s_win = i64(s_win_o)
+    s_prio = i64(s_prio_o)
+    s_attr_off = i64(s_attr_off_o)
+    s_event_off = i64(s_event_off_o)
+    s_link_off = i64(s_link_off_o)
+    sai = i64(sai_o)
+    sav = u8(sav_o)
+    rai = i64(rai_o)
+    rav = u8(rav_o)
+    r_win = i64(r_win_o)
+    r_prio = i64(r_prio_o)
+    r_attr_off = i64(r_attr_off_o)
+    cv = u8(cv_o)
+    cai = i64(cai_o)
+    cav = u8(cav_o)
+    ei = i64(ei_o)
+    ev = u8(ev_o)
+    e_attr_off = i64(e_attr_off_o)
+    eai = i64(eai_o)
+    eav = u8(eav_o)
+    li = i64(li_o)
+    lv = u8(lv_o)
+    l_attr_off = i64(l_attr_off_o)
+    lai = i64(lai_o)
+    lav = u8(lav_o)
+    rj = i64(rj_o)
+    buf = u8(buf_owner)
+    no_keys_data_o = np.zeros(0, np.uint8)
+    no_keys_off_o = np.zeros(1, np.int64)
+    no_keys_data = u8(no_keys_data_o)
+    no_keys_off = i64(no_keys_off_o)
+    keys_data = u8(keys_data_o)
+    keys_off = i64(keys_off_o)
+    keys_slot = i64(keys_slot_o)
+    keys_prio = i64(keys_prio_o)
+    rkeys_data = u8(rkeys_data_o)
+    rkeys_off = i64(rkeys_off_o)
+    rkeys_slot = i64(rkeys_slot_o)
+    rkeys_prio = i64(rkeys_prio_o)
+
+    status = 0
+    end = len(buf)
+    pos = 0
+    span_index = 0  # position of the span in the input, rejected ones included
+    while pos < end and status >= 0:
+        f, wt, p = read_tag(buf, pos, end)
+        if p < 0:
+            status = p
+            break
+        if not (f == 1 and wt == WT_LEN):
+            pos = skip_field(buf, p, end, f, wt, 0)
+            if pos < 0:
+                status = pos
+            continue
+        rs, rs_end = read_len(buf, p, end)
+        if rs < 0:
+            status = ERR_WIRE
+            break
+        r_row = cur[C_RS]
+        if r_row >= r_win.shape[0]:
+            status = ERR_WIRE
+            break
+        cur[C_RS] += 1
+        for k in range(n_rslots):
+            r_prio[k] = 1 << 30
+        q = rs
+        while q < rs_end:
+            f2, wt2, p2 = read_tag(buf, q, rs_end)
+            if p2 < 0:
+                status = p2
+                break
+            if f2 == 1 and wt2 == WT_LEN:
+                s, e = read_len(buf, p2, rs_end)
+                if s < 0:
+                    status = ERR_WIRE
+                    break
+                p2 = parse_resource(buf, s, e, r_row, rai, rav, r_win, r_prio, cur, 2,
+                                    rkeys_data, rkeys_off, rkeys_slot, rkeys_prio)
+                if p2 >= 0:
+                    p2 = e
+            elif f2 == 3 and wt2 == WT_LEN:
+                p2 = check_string(buf, p2, rs_end)
+            elif f2 == 2 and wt2 == WT_LEN:
+                ss, ss_end = read_len(buf, p2, rs_end)
+                if ss < 0:
+                    status = ERR_WIRE
+                    break
+                c_row = cur[C_SS]
+                if c_row >= cv.shape[0]:
+                    status = ERR_WIRE
+                    break
+                cur[C_SS] += 1
+                r = ss
+                while r < ss_end:
+                    f3, wt3, p3 = read_tag(buf, r, ss_end)
+                    if p3 < 0:
+                        status = p3
+                        break
+                    if f3 == 1 and wt3 == WT_LEN:
+                        s, e = read_len(buf, p3, ss_end)
+                        if s < 0:
+                            status = ERR_WIRE
+                            break
+                        p3 = parse_scope(buf, s, e, cv, c_row, cai, cav, cur, 3, no_keys_data, no_keys_off)
+                        if p3 >= 0:
+                            p3 = e
+                    elif f3 == 3 and wt3 == WT_LEN:
+                        p3 = check_string(buf, p3, ss_end)
+                    elif f3 == 2 and wt3 == WT_LEN:
+                        s, e = read_len(buf, p3, ss_end)
+                        if s < 0:
+                            status = ERR_WIRE
+                            break
+                        row = cur[C_SPANS]
+                        if row >= si.shape[0]:
+                            status = ERR_WIRE
+                            break
+                        mark_attrs = cur[C_SPAN_ATTRS]
+                        mark_events = cur[C_EVENTS]
+                        mark_event_attrs = cur[C_EVENT_ATTRS]
+                        mark_links = cur[C_LINKS]
+                        mark_link_attrs = cur[C_LINK_ATTRS]
+                        p3 = parse_span(
+                            buf, s, e, row, 3, cur,
+                            si, sv, s_win, s_prio,
+                            sai, sav, s_attr_off,
+                            ei, ev, e_attr_off, eai, eav,
+                            li, lv, l_attr_off, lai, lav,
+                            keys_data, keys_off, keys_slot, keys_prio, no_keys_data, no_keys_off,
+                        )
+                        if p3 >= 0:
+                            p3 = e
+                            si[row, S_SCOPE] = c_row
+                            si[row, S_RESOURCE] = r_row
+                            reason, detail = id_problem(buf, si, row)
+                            if reason != 0:
+                                j = cur[C_REJECTED]
+                                cur[C_REJECTED] += 1
+                                rj[j, R_INDEX] = span_index
+                                rj[j, R_REASON] = reason
+                                rj[j, R_DETAIL] = detail
+                                rj[j, R_NAME_OFF] = si[row, S_NAME_OFF]
+                                rj[j, R_NAME_LEN] = si[row, S_NAME_LEN]
+                                # roll back everything this span appended
+                                cur[C_SPAN_ATTRS] = mark_attrs
+                                cur[C_EVENTS] = mark_events
+                                cur[C_EVENT_ATTRS] = mark_event_attrs
+                                cur[C_LINKS] = mark_links
+                                cur[C_LINK_ATTRS] = mark_link_attrs
+                            else:
+                                cur[C_SPANS] += 1
+                                s_attr_off[row + 1] = cur[C_SPAN_ATTRS]
+                                s_event_off[row + 1] = cur[C_EVENTS]
+                                s_link_off[row + 1] = cur[C_LINKS]
+                            span_index += 1
+                    else:
+                        p3 = skip_field(buf, p3, ss_end, f3, wt3, 2)
+                    if p3 < 0:
+                        status = p3
+                        break
+                    r = p3
+                if status < 0:
+                    break
+                p2 = ss_end
+            else:
+                p2 = skip_field(buf, p2, rs_end, f2, wt2, 1)
+            if p2 < 0:
+                status = p2
+                break
+            q = p2
+        r_attr_off[r_row + 1] = cur[C_RES_ATTRS]
+        pos = rs_end
+    return (
+        status, cur_o,
+        si_o, sv_o, s_win_o, s_attr_off_o, s_event_off_o, s_link_off_o, sai_o, sav_o,
+        rai_o, rav_o, r_win_o, r_attr_off_o,
+        cv_o, cai_o, cav_o,
+        ei_o, ev_o, e_attr_off_o, eai_o, eav_o,
+        li_o, lv_o, l_attr_off_o, lai_o, lav_o,
+        rj_o,
+    )
+
+
+# --- ids to hex ---------------------------------------------------------------------------
+@njit(cache=True)
+def hex_fixed(buf, offs, nbytes):
+    """Lowercase hex of buf[offs[i]:offs[i]+nbytes] for every i, concatenated."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    out = np.empty(len(offs) * nbytes * 2, np.uint8)
+    j = 0
+    for i in range(len(offs)):
+        o = offs[i]
+        for k in range(nbytes):
+            b = buf[o + k]
+            out[j] = digits[b >> 4]
+            out[j + 1] = digits[b & 15]
+            j += 2
+    return out
+
+
+@njit(cache=True)
+def hex_variable(buf, offs, lens):
+    """Hex of variable-length ids: (data, int64 offsets)."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    out_off = np.zeros(len(offs) + 1, np.int64)
+    for i in range(len(offs)):
+        out_off[i + 1] = out_off[i] + 2 * lens[i]
+    out = np.empty(out_off[-1], np.uint8)
+    j = 0
+    for i in range(len(offs)):
+        o = offs[i]
+        for k in range(lens[i]):
+            b = buf[o + k]
+            out[j] = digits[b >> 4]
+            out[j + 1] = digits[b & 15]
+            j += 2
+    return out, out_off
+
+
+@njit(cache=True)
+def parent_ids(buf, offs, lens):
+    """Hex of parent ids (8 bytes) and validity: empty or all-zero parents are roots (null)."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    n = len(offs)
+    out = np.zeros(n * 16, np.uint8)
+    valid = np.zeros(n, np.bool_)
+    for i in range(n):
+        if lens[i] != 8 or all_zero(buf, offs[i], 8):
+            continue
+        valid[i] = True
+        o = offs[i]
+        for k in range(8):
+            b = buf[o + k]
+            out[16 * i + 2 * k] = digits[b >> 4]
+            out[16 * i + 2 * k + 1] = digits[b & 15]
+    return out, valid
