@@ -324,3 +324,14 @@ def test_all_spans_instead_of_entry_spans():
     entry = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules, service="payment-service")
     every = compare_cohorts(spans, baseline=BASELINE, canary=CANARY, rules=rules, service="payment-service", entry_only=False)
     assert every.n_canary == 2 * entry.n_canary  # POST /pay and charge
+
+
+def test_direction_either_fails_a_suspiciously_faster_canary():
+    rng = np.random.default_rng(4)
+    baseline = cohort("baseline", [0] * 5, 400, durations=rng.lognormal(np.log(120), 0.3, 2000))
+    canary = cohort("canary", [0] * 5, 100, durations=rng.lognormal(np.log(40), 0.3, 500))
+    increase = spec("canary_rules:\n  - {metric: latency_mean, threshold: 10%}\n")
+    either = spec("canary_rules:\n  - {metric: latency_mean, threshold: 10%, direction: either}\n")
+    assert judge(baseline, canary, increase).results[0].status == "Successful"
+    result = judge(baseline, canary, either).results[0]
+    assert result.status == "Failed" and "faster" in result.summary

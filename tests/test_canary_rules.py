@@ -56,7 +56,7 @@ canary_rules:
   - {metric: payment_success_rate, threshold: 99.5%, comparison: absolute, critical: true, group: business}
   - {metric: timeout_rate, threshold: 0.002, comparison: old_version}
   - {metric: latency_p99.9, threshold: 50ms, comparison: old_version, must_have_data: true, min_samples: 100}
-  - {metric: latency_mean, threshold: 300ms, comparison: absolute, direction: either}
+  - {metric: latency_mean, threshold: 300ms, comparison: old_version, direction: either}
   - {metric: request_rate, threshold: 600/m, comparison: absolute}
 analysis:
   alpha: 0.01
@@ -95,6 +95,7 @@ analysis:
         ("canary_rules:\n  - metric: error_rate\n    threshold: 1%\nanalysis: {alpha: 2}\n", "analysis.alpha"),
         ("canary_rules:\n  - metric: error_rate\n    threshold: 1%\nmetrics: {x_rate: {total: 'kind = server'}}\n", "exactly one of good: or bad:"),
         ("canary_rules: [", "not valid YAML"),
+        ("canary_rules:\n  - {metric: latency_p95, threshold: 1s, comparison: absolute, direction: either}\n", "direction either needs"),
         ("metrics: {ok_rate: {good: 'status = = ok', total: 'kind = server'}}\ncanary_rules:\n  - {metric: ok_rate, threshold: 99%}\n", "metrics.ok_rate.good"),
         ("canary_rules:\n  - {metric: error_rate, threshold: 1%}\nanalysis: {canary: 'service.version ='}\n", "analysis.canary"),
         ("canary_rules:\n  - {metric: error_rate, threshold: 1%}\nanalysis: {steps: [{weight: 50%}, {weight: 5%}]}\n", "must not decrease"),

@@ -324,6 +324,8 @@ def parse_rule(raw: object, index: int, ratios: Mapping[str, RatioMetric]) -> Ru
     direction = raw.get("direction", _default_direction(kind, ratio))
     if direction not in DIRECTIONS:
         raise SpecError(f"{what}direction must be increase, decrease or either, got {direction!r}")
+    if direction == "either" and comparison == "absolute":
+        raise SpecError(f"{what}direction either needs comparison old_version (an absolute threshold is a ceiling or a floor)")
     threshold, unit = _parse_threshold(raw.get("threshold"), kind, comparison, what)
     min_samples = raw.get("min_samples", DEFAULT_MIN_SAMPLES)
     if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
