@@ -144,11 +144,12 @@ class GraphAccuracy:
         return asdict(self)
 
     @property
-    def paired_fraction(self) -> float:
-        """Share of CLIENT and SERVER spans that found their counterpart (1.0 = all)."""
+    def placed_fraction(self) -> float:
+        """Share of CLIENT and SERVER spans the graph places exactly: paired with their
+        counterpart, or (a CLIENT span) calling a named virtual peer. 1.0 = all."""
         total = self.client_spans + self.server_spans
-        unpaired = self.client_without_server + self.server_without_client
-        return 1.0 if total == 0 else max(0.0, 1.0 - unpaired / total)
+        lost = self.client_without_peer + self.server_without_client
+        return 1.0 if total == 0 else max(0.0, 1.0 - lost / total)
 
     def warnings(self) -> list[str]:
         """The non-zero problems as readable sentences."""
@@ -168,7 +169,7 @@ class GraphAccuracy:
         return [f"{values[key]} {text}" for key, text in sentences.items() if values[key]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ServiceGraph:
     """A service dependency graph: ``graph`` (networkx.DiGraph with the node and edge
     columns as attributes, nulls left out), the same data as polars frames ``nodes`` and
@@ -189,6 +190,13 @@ class ServiceGraph:
         """trace_id of each trace index (the ``trace`` column of ``calls``)."""
         return self.trace_id_column.gather(self.trace_first_row)
 
+    def __repr__(self) -> str:
+        return (
+            f"<ServiceGraph nodes={self.nodes.height} edges={self.edges.height} "
+            f"traces={self.accuracy.traces} spans={self.accuracy.spans} "
+            f"placed={self.accuracy.placed_fraction:.0%}>"
+        )
+
     def trace_edges(self) -> pl.DataFrame:
         """Per trace and edge: calls and critical-path time (ms), the edges each trace walks."""
         per_trace = (
@@ -198,7 +206,7 @@ class ServiceGraph:
         ids = self.trace_ids
         return (
             per_trace.with_columns(ids.gather(per_trace["trace"]).alias(s.TRACE_ID))
-            .select(s.TRACE_ID, "source", "target", "calls", "critical_path_ms")
+            .select(s.TRACE_ID, pl.col("source").cast(pl.String), pl.col("target").cast(pl.String), "calls", "critical_path_ms")
             .sort([s.TRACE_ID, "critical_path_ms", "source", "target"], descending=[False, True, False, False])
         )
 
@@ -213,7 +221,8 @@ class ServiceGraph:
 
 def cohort(spans: pl.DataFrame | pl.LazyFrame, where: str | pl.Expr | None) -> pl.LazyFrame:
     """The whole traces that have at least one span matching ``where`` (a filter expression
-    as text, see :mod:`tracelens.filters`, or a polars expression); all traces if None."""
+    as text, see :mod:`tracelens.filters`, or a polars expression), plus the traces whose
+    spans link to them (a consumer in its own trace is part of the walk); all if None."""
     lf = spans.lazy()
     if where is None:
         return lf
@@ -222,7 +231,14 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: str | pl.Expr | None) -> p
 
         where = parse_filter(where)
     matching = lf.filter(where).select(s.TRACE_ID).unique()
-    return lf.join(matching, on=s.TRACE_ID, how="semi")
+    linked = (
+        lf.filter(pl.col(s.LINKS).list.len() > 0)
+        .select(s.TRACE_ID, pl.col(s.LINKS).list.eval(pl.element().struct.field("trace_id")).alias("_linked"))
+        .explode("_linked")
+        .join(matching.rename({s.TRACE_ID: "_linked"}), on="_linked", how="semi")
+        .select(s.TRACE_ID)
+    )
+    return lf.join(pl.concat([matching, linked]).unique(), on=s.TRACE_ID, how="semi")
 
 
 # --- building blocks -------------------------------------------------------------------

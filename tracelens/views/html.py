@@ -133,7 +133,7 @@ def service_graph_html(graph: Any) -> str:
     summary = (
         f"<b>Service graph</b>: {graph.nodes.height} nodes, {graph.edges.height} edges, "
         f"{accuracy.traces:,} traces, {accuracy.spans:,} spans; "
-        f"{accuracy.paired_fraction:.0%} of client/server spans paired"
+        f"{accuracy.placed_fraction:.0%} of client/server spans placed exactly"
     )
     return (
         f'<div style="font:12px sans-serif">{summary}'
