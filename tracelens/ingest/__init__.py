@@ -7,12 +7,24 @@ for inputs that cannot be decoded at all.
 
 from __future__ import annotations
 
+from tracelens.ingest.encode import encode_jaeger_json, encode_otlp_json, encode_otlp_protobuf
+from tracelens.ingest.files import decode_bytes, decode_file
+from tracelens.ingest.jaeger import decode_jaeger_json
 from tracelens.ingest.otlp_json import decode_otlp_json
-from tracelens.ingest.otlp_protobuf import decode_otlp_protobuf
+from tracelens.ingest.otlp_protobuf import decode_otlp_protobuf, warm_up
 from tracelens.ingest.result import DecodeResult
+from tracelens.ingest.zipkin import decode_zipkin_json
 
 __all__ = [
     "DecodeResult",
+    "decode_bytes",
+    "decode_file",
+    "decode_jaeger_json",
     "decode_otlp_json",
     "decode_otlp_protobuf",
+    "decode_zipkin_json",
+    "encode_jaeger_json",
+    "encode_otlp_json",
+    "encode_otlp_protobuf",
+    "warm_up",
 ]

@@ -240,3 +240,16 @@ class _Builder:
         self.finish_fallbacks(self.cai[: self.cur[w.C_SCOPE_ATTRS]], self.cav)
         columns = self.columns()
         return self.rejections().result(assemble(columns))
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the numba kernels now rather than on
+    the first request: call it when a receiver starts. Cached on disk (numba cache=True)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x01" * 16, span_id=b"\x01" * 8, name="warm-up")
+    span.attributes.add(key="http.route").value.string_value = "/"
+    span.events.add(name="e").attributes.add(key="k").value.int_value = 1
+    span.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8).attributes.add(key="k").value.bool_value = True
+    decode_otlp_protobuf(request.SerializeToString())
