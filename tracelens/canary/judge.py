@@ -398,16 +398,14 @@ def judge_latency(rule: Rule, baseline: CohortData, canary: CohortData, alpha: f
         else:
             limit = f"allowed change {rule.threshold_text} ({fmt_ms(bound)})"
         head = f"canary {name} {fmt_ms(v_c)} vs baseline {fmt_ms(v_b)} ({ratio * 100:+.0f}%); {limit}"
-        baseline_also = False
-    else:
+    else:  # absolute: a ceiling or a floor (direction either is refused by the rule parser)
         if rule.kind == "latency_percentile":
-            tail_p, k, allowed = _tail_test(rule, xc, bound) if direction != "either" else (math.nan, 0, 0.0)
+            tail_p, k, allowed = _tail_test(rule, xc, bound)
             p, test = tail_p, "tail_binomial"
             details |= {"tail_p": tail_p, "tail_count": k}
-            if direction != "either":
-                evidence.append(
-                    f"{fmt_pct(k / xc.size)} of canary requests were beyond {fmt_ms(bound)} (at most {fmt_pct(allowed)} allowed; binomial p = {fmt_p(tail_p)})"
-                )
+            evidence.append(
+                f"{fmt_pct(k / xc.size)} of canary requests were beyond {fmt_ms(bound)} (at most {fmt_pct(allowed)} allowed; binomial p = {fmt_p(tail_p)})"
+            )
         else:
             p, test = _mean_test(xc, bound, direction), "z_mean"
             evidence.append(f"z-test of the mean against {fmt_ms(bound)} p = {fmt_p(p)}")
@@ -415,11 +413,14 @@ def judge_latency(rule: Rule, baseline: CohortData, canary: CohortData, alpha: f
         head = f"canary {name} {fmt_ms(v_c)} ({xc.size} requests); required {target} {fmt_ms(bound)}"
         if xb.size:
             head += f"; baseline {fmt_ms(v_b)}"
-        baseline_also = False
     significant = p < alpha if not math.isnan(p) else False
-    status = _decide(beyond, significant, baseline_also)
+    status = _decide(beyond, significant)
     if status == "Failed":
-        why = "slower than allowed, and significantly so" if direction != "decrease" else "below the allowed level, significantly"
+        why = {
+            "increase": "slower than allowed, and significantly so",
+            "decrease": "faster than the allowed level, significantly",
+            "either": "further from the old version than allowed, and significantly so",
+        }[direction]
     elif status == "Inconclusive":
         why = f"beyond the limit but not significant (p = {fmt_p(p)} >= {alpha:g}); keep watching"
     elif significant and rule.comparison == "old_version":
