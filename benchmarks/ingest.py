@@ -1,0 +1,279 @@
+"""End-to-end OTLP ingest benchmark: tracelens vs a bare receiver (the ceiling), gRPC and HTTP.
+
+    .venv/bin/python benchmarks/ingest.py                       # 240 requests x 512 spans, 4 clients
+    .venv/bin/python benchmarks/ingest.py --requests 600 --clients 6 --transports grpc
+
+Realistic pre-serialised requests (benchmarks/workload.py: 512 spans, ~10 attributes, events
+on 10 %) are sent by several client *processes* over gRPC and over HTTP (keep-alive,
+protobuf) to a server *process*:
+
+* bare: the ceiling. Python gRPC / http.server plus ``ExportTraceServiceRequest.FromString``
+  and nothing else (no validation, no storage).
+* tracelens: ``tracelens serve`` on a fresh data directory. A request is acknowledged once
+  durable in the WAL; the clock stops when every span is also flushed into the Delta table
+  (``table_rows``), and the store is then queried (``store.spans()`` count) to prove it.
+
+Reported per run: spans/s, tracelens as a fraction of the ceiling, the server's CPU seconds
+(user+system, all threads) and its peak RSS. Clients honour retry signals (UNAVAILABLE with
+RetryInfo, 503 with Retry-After) like the real exporters do, and the retries are counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REQUESTS: list[bytes] = []  # filled before the client processes fork
+
+
+# --- the bare ceiling server ---------------------------------------------------------------
+def run_bare_server(port_file: Path) -> None:
+    """gRPC + HTTP servers that only parse each request (the ceiling), until SIGTERM."""
+    import grpc
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    parse = ExportTraceServiceRequest.FromString
+
+    def export(request: bytes, context: object) -> bytes:
+        parse(request)
+        return b""
+
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": grpc.unary_unary_rpc_method_handler(export)}
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(32), handlers=[handler], options=[("grpc.max_receive_message_length", 64 << 20)])
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            parse(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer.daemon_threads = True
+    http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    port_file.write_text(json.dumps({"grpc": grpc_port, "http": http_server.server_address[1]}))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+
+
+# --- clients ---------------------------------------------------------------------------------
+def _grpc_client(args: tuple[int, list[int]]) -> tuple[int, int]:
+    import grpc
+    from google.rpc import error_details_pb2
+
+    port, indices = args
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
+    export = channel.unary_unary(TRACE_METHOD)
+    retries = 0
+    for index in indices:
+        while True:
+            try:
+                export(REQUESTS[index], timeout=60)
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                retries += 1
+                delay = 1.0
+                raw = dict(error.trailing_metadata() or ()).get("google.rpc.retryinfo-bin")
+                if raw:
+                    info = error_details_pb2.RetryInfo.FromString(raw)
+                    delay = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+                time.sleep(delay)
+    channel.close()
+    return len(indices), retries
+
+
+def _http_client(args: tuple[int, list[int]]) -> tuple[int, int]:
+    port, indices = args
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    retries = 0
+    for index in indices:
+        while True:
+            connection.request("POST", "/v1/traces", body=REQUESTS[index], headers={"Content-Type": "application/x-protobuf"})
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                break
+            if response.status not in (429, 503):
+                raise RuntimeError(f"HTTP {response.status}")
+            retries += 1
+            time.sleep(float(response.getheader("Retry-After") or 1))
+    connection.close()
+    return len(indices), retries
+
+
+def send_all(transport: str, port: int, clients: int) -> tuple[float, int]:
+    """Send every request once, split over ``clients`` processes; (seconds, retries)."""
+    shares = [list(range(i, len(REQUESTS), clients)) for i in range(clients)]
+    work = _grpc_client if transport == "grpc" else _http_client
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        started = time.perf_counter()
+        results = pool.map(work, [(port, share) for share in shares])
+        elapsed = time.perf_counter() - started
+    return elapsed, sum(r for _, r in results)
+
+
+# --- server processes --------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            payload = json.loads(path.read_text())
+            if payload:
+                return payload
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"no {path}")
+
+
+@dataclass
+class Result:
+    name: str
+    transport: str
+    spans: int
+    seconds: float
+    ack_seconds: float
+    cpu: float
+    rss_mib: float
+    retries: int
+
+    @property
+    def rate(self) -> float:
+        return self.spans / self.seconds
+
+
+def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Result:
+    port_file = workdir / "bare-ports.json"
+    port_file.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port_file)])
+    try:
+        ports = wait_for_file(port_file, process)
+        cpu0 = cpu_seconds(process.pid)
+        elapsed, retries = send_all(transport, ports[transport], clients)
+        return Result("bare", transport, spans, elapsed, elapsed, cpu_seconds(process.pid) - cpu0, peak_rss_mib(process.pid), retries)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float) -> Result:
+    import polars as pl
+
+    import tracelens
+
+    data = workdir / f"data-{transport}"
+    command = [sys.executable, "-c", "from tracelens.cli.main import main; main()", "serve", "--data", str(data),
+               "--grpc-port", "0", "--http-port", "0", "--log-level", "warning", "--flush-interval", str(flush_interval)]
+    process = subprocess.Popen(command)
+    try:
+        status = wait_for_file(data / "receiver-status.json", process)
+        port = int(status["endpoints"][transport].rsplit(":", 1)[1])
+        cpu0 = cpu_seconds(process.pid)
+        started = time.perf_counter()
+        ack_seconds, retries = send_all(transport, port, clients)
+        store = tracelens.open(data)
+        while store.stats()["table_rows"] < spans:  # flushed into the table
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid) - cpu0
+        queryable = store.spans().select(pl.len()).collect().item()
+        if queryable != spans:
+            raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
+        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+def make_requests(n: int, spans_per_request: int) -> list[bytes]:
+    from benchmarks.workload import realistic_requests
+
+    workers = min(4, os.cpu_count() or 1)
+    chunks = [(max(1, n // workers) + (1 if i < n % workers else 0), spans_per_request, 1000 + i) for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.starmap(realistic_requests, chunks)
+    return [request for part in parts for request in part][:n]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=240)
+    parser.add_argument("--spans-per-request", type=int, default=512)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--transports", default="grpc,http")
+    parser.add_argument("--flush-interval", type=float, default=0.5)
+    parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        run_bare_server(args.bare_server)
+        return
+
+    REQUESTS.extend(make_requests(args.requests, args.spans_per_request))
+    spans = len(REQUESTS) * args.spans_per_request
+    megabytes = sum(map(len, REQUESTS)) / 1e6
+    print(f"{len(REQUESTS)} requests x {args.spans_per_request} spans = {spans} spans, {megabytes:.0f} MB protobuf; "
+          f"{args.clients} client processes; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
+        for transport in args.transports.split(","):
+            bare = bench_bare(transport, args.clients, spans, Path(tmp))
+            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval)
+            results += [bare, ours]
+            print(f"\n{transport}:")
+            for result in (bare, ours):
+                extra = f" (acknowledged+durable after {result.ack_seconds:.2f}s)" if result.name == "tracelens" else ""
+                print(f"  {result.name:9s} {result.rate:>10,.0f} spans/s  {result.seconds:6.2f}s{extra}  "
+                      f"server CPU {result.cpu:5.1f}s ({result.spans / max(result.cpu, 1e-9):,.0f} spans per CPU-second)  "
+                      f"peak RSS {result.rss_mib:,.0f} MiB  retries {result.retries}")
+            print(f"  tracelens end-to-end = {ours.rate / bare.rate:.0%} of the bare ceiling "
+                  f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%})")
+
+
+if __name__ == "__main__":
+    main()
