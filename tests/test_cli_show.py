@@ -41,3 +41,21 @@ def test_show_user_mistakes_are_one_clean_line(checkout_store, tmp_path):
     assert unknown.exit_code == 1 and "no spans for trace" in unknown.output and "Traceback" not in unknown.output
     missing = _run("show", TRACE, "--data", str(tmp_path / "nope"))
     assert missing.exit_code == 2 and "no span store at" in missing.output
+
+
+@pytest.mark.parametrize("fmt", ["otlp-json", "jaeger-json"])
+def test_show_exports_the_trace(checkout_store, checkout_spans, fmt):
+    from polars.testing import assert_frame_equal
+
+    from tracelens import schema as s
+    from tracelens.ingest import decode_jaeger_json, decode_otlp_json
+
+    result = _run("show", TRACE, "--data", str(checkout_store), "--format", fmt)
+    assert result.exit_code == 0, result.output
+    decode = decode_otlp_json if fmt == "otlp-json" else decode_jaeger_json
+    back = decode(result.output).spans.sort(s.SPAN_ID)
+    if fmt == "otlp-json":
+        assert_frame_equal(back, checkout_spans.sort(s.SPAN_ID))
+    else:  # Jaeger's model has no scope version/flags: compare what it carries
+        cols = [s.TRACE_ID, s.SPAN_ID, s.PARENT_SPAN_ID, s.NAME, s.KIND, s.SERVICE_NAME, s.START, s.END, s.STATUS_CODE]
+        assert_frame_equal(back.select(cols), checkout_spans.sort(s.SPAN_ID).select(cols))

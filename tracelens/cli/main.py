@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "canary": "tracelens.cli.canary:canary",
     "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",
+    "export": "tracelens.cli.export:export",
     "diff": "tracelens.cli.diff:diff",
     "import": "tracelens.cli.import_:import_",
     "serve": "tracelens.cli.serve:serve",
