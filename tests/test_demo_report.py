@@ -20,12 +20,12 @@ from tracelens.demo.simulate import SimulationConfig
 from tracelens.demo.timeline import parse_scenarios
 
 START = datetime(2026, 2, 3, 9, 0, tzinfo=timezone.utc)
-SCENARIOS = "db-slowdown@3m+4m,kill-pod@9m+6m,canary@16m+6m"
+SCENARIOS = "db-slowdown@3m+4m,kill-pod@9m+6m,canary@16m+6m,network-partition@23m+3m,payment-outage@27m+3m"
 
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory):
-    duration = 22 * 60.0
+    duration = 31 * 60.0
     config = SimulationConfig(duration, START, rps=1.0, seed=21, scenarios=parse_scenarios(SCENARIOS, duration))
     spans, result = simulate_spans(config)
     run = DemoRun(tmp_path_factory.mktemp("demo"), config, result)
@@ -60,6 +60,26 @@ def test_kill_pod_points_at_payment_errors_and_pages(story):
     assert START + timedelta(minutes=9) < fired <= START + timedelta(minutes=15)
 
 
+def test_kill_pod_failures_start_at_refused_payment_calls(story):
+    service, operation, _ = _finding(story, "kill-pod").top_error_origin()
+    assert (service, operation) == ("web-frontend", "POST /charge")
+
+
+def test_network_partition_failures_start_at_the_database(story):
+    f = _finding(story, "network-partition")
+    assert f.during.error_rate > 0.3
+    assert f.top_error_origin()[:2] == ("inventory-service", "SELECT inventory.stock")
+
+
+def test_payment_outage_opens_the_breaker_and_failures_start_at_credit_card_calls(story):
+    f = _finding(story, "payment-outage")
+    origins = f.during.origins
+    assert f.top_error_origin()[:2] in {("payment-service", "POST /v1/charges"), ("web-frontend", "POST /charge")}
+    assert set(origins.head(2)[s.NAME]) == {"POST /v1/charges", "POST /charge"}
+    outage = [e for e in story.breaker_episodes if e.opened >= START + timedelta(minutes=27)]
+    assert outage and outage[0].rejected > 10 and outage[0].trials >= 1
+
+
 def test_canary_window_slows_the_payment_edge(story):
     f = _finding(story, "canary")
     assert f.top_edge()[:2] == ("web-frontend", "payment-service")
@@ -92,7 +112,9 @@ def test_canary_v2_is_worse_on_errors_and_p95_with_enough_traffic(tmp_path):
 
 def test_breaker_opens_during_kill_pod(story):
     assert story.breaker_counts.get("open", 0) > 0
-    for episode in story.breaker_episodes:
+    during_kill_pod = [e for e in story.breaker_episodes if e.opened < START + timedelta(minutes=27)]
+    assert during_kill_pod
+    for episode in during_kill_pod:
         assert START + timedelta(minutes=9) <= episode.opened <= START + timedelta(minutes=16)
 
 

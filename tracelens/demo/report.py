@@ -141,6 +141,7 @@ class Period:
     p50_ms: float | None
     p95_ms: float | None
     edges: pl.DataFrame  # source, target, critical_path_share, errors, calls
+    origins: pl.DataFrame  # service_name, name, errors: where failures start
 
     @property
     def error_rate(self) -> float | None:
@@ -171,6 +172,13 @@ class ChaosFinding:
         hit = period.edges.filter((pl.col("source") == source) & (pl.col("target") == target))
         return float(hit["critical_path_share"][0]) if hit.height else 0.0
 
+    def top_error_origin(self) -> tuple[str, str, int] | None:
+        """The operation where most failures of the window start."""
+        if self.during.origins.is_empty():
+            return None
+        row = self.during.origins.row(0, named=True)
+        return row[s.SERVICE_NAME], row[s.NAME], row["errors"]
+
     def top_error_edge(self) -> tuple[str, str, int] | None:
         """The edge with the most failed calls during the window (where errors start)."""
         failing = self.during.edges.filter(pl.col("errors") > 0).sort("errors", descending=True)
@@ -178,6 +186,19 @@ class ChaosFinding:
             return None
         row = failing.row(0, named=True)
         return row["source"], row["target"], row["errors"]
+
+
+def error_origins(spans: pl.DataFrame) -> pl.DataFrame:
+    """Where failures start: failed spans none of whose children failed (a failure that
+    merely propagates up has a failed child), counted per (service, operation)."""
+    failed = spans.filter(pl.col(s.STATUS_CODE) == "error")
+    propagated = failed.select(s.TRACE_ID, pl.col(s.PARENT_SPAN_ID).alias(s.SPAN_ID)).drop_nulls().unique()
+    origins = failed.join(propagated, on=[s.TRACE_ID, s.SPAN_ID], how="anti")
+    return (
+        origins.group_by(s.SERVICE_NAME, s.NAME)
+        .agg(pl.len().cast(pl.Int64).alias("errors"))
+        .sort(["errors", s.SERVICE_NAME, s.NAME], descending=[True, False, False])
+    )
 
 
 def compute_period(spans: pl.DataFrame, root_frame: pl.DataFrame, label: str, since: datetime, until: datetime) -> Period:
@@ -216,6 +237,7 @@ def _period(spans: pl.DataFrame, mine: pl.DataFrame, label: str, since: datetime
         p50_ms=float(ms.quantile(0.5, "nearest")) if mine.height else None,  # type: ignore[arg-type]
         p95_ms=float(ms.quantile(0.95, "nearest")) if mine.height else None,  # type: ignore[arg-type]
         edges=edges,
+        origins=error_origins(chosen),
     )
 
 
@@ -283,16 +305,17 @@ def compute_breaker(spans: pl.DataFrame, gap: timedelta = timedelta(minutes=2)) 
         s.attribute_value(pl.col(s.ATTRIBUTES), BREAKER_STATE).alias("state")
     ).filter(pl.col("state").is_not_null())
     counts = {str(k): int(v) for k, v in calls.group_by("state").len().iter_rows()}
-    rejected = calls.filter((pl.col("state") == "open") | (pl.col("state") == "half_open") & (pl.col(s.DURATION) < timedelta(milliseconds=1)))
-    rejected = rejected.filter(s.attribute_value(pl.col(s.ATTRIBUTES), "error.type") == "circuit_breaker_open").sort(s.START)
+    fail_fast = s.attribute_value(pl.col(s.ATTRIBUTES), "error.type").fill_null("") == "circuit_breaker_open"
+    calls = calls.with_columns(fail_fast.alias("rejected"))
+    rejected = calls.filter(pl.col("rejected")).sort(s.START)
     episodes: list[BreakerEpisode] = []
     if rejected.height:
         marked = rejected.with_columns((pl.col(s.START).diff() > gap).fill_null(True).cum_sum().alias("episode"))
         for (_,), group in marked.group_by(["episode"], maintain_order=True):
             since, until = group[s.START].min(), group[s.END].max()
             trials = calls.filter(
-                (pl.col("state") == "half_open") & (pl.col(s.START) >= since) & (pl.col(s.START) <= until + gap)
-            ).filter(s.attribute_value(pl.col(s.ATTRIBUTES), "error.type") != "circuit_breaker_open")
+                (pl.col("state") == "half_open") & ~pl.col("rejected") & (pl.col(s.START) >= since) & (pl.col(s.START) <= until + gap)
+            )
             episodes.append(BreakerEpisode(since, until, group.height, trials.height))  # type: ignore[arg-type]
     return counts, episodes
 
@@ -480,9 +503,9 @@ def render_chaos(story: Story) -> RenderableType:
         top = f.top_edge()
         if top is not None and top[3] - top[2] >= NOTABLE_GROWTH:
             body.append(Text(f"  -> {top[0]} -> {top[1]} grew most: {_pct(top[2])} of the critical path when calm, {_pct(top[3])} during."))
-        failing = f.top_error_edge()
-        if failing is not None and (f.during.error_rate or 0) > (f.before.error_rate or 0):
-            body.append(Text(f"  -> most failed calls: {failing[0]} -> {failing[1]} ({failing[2]} failed)."))
+        origin = f.top_error_origin()
+        if origin is not None and (f.during.error_rate or 0) > (f.before.error_rate or 0):
+            body.append(Text(f"  -> failures start at {origin[0]}: {origin[1]} ({origin[2]} spans failed there first)."))
     if not body:
         body.append(Text("No chaos scenario ran (try --scenario db-slowdown,kill-pod,canary)."))
     data = story.run.data
@@ -597,6 +620,7 @@ def _period_json(p: Period) -> dict[str, Any]:
         "p50_ms": p.p50_ms,
         "p95_ms": p.p95_ms,
         "edges": _records(p.edges.head(TOP)),
+        "error_origins": _records(p.origins.head(TOP)),
     }
 
 
@@ -620,6 +644,7 @@ def story_json(story: Story) -> dict[str, Any]:
                 "during": _period_json(f.during),
                 "top_critical_path_edge": f.top_edge(),
                 "top_error_edge": f.top_error_edge(),
+                "top_error_origin": f.top_error_origin(),
             }
             for f in story.chaos
         ],
