@@ -265,6 +265,12 @@ def test_seed_rollout_fails_at_the_50_percent_step_and_rolls_back_at_1105():
     assert failing["error_rate"].status == "Failed" and failing["latency_p95"].status == "Failed"
     assert failing["latency_p95"].canary_value == pytest.approx(800, rel=0.15)
     assert "rollback at 11:05" in result.summary
+    frame = result.steps_frame()
+    assert frame["outcome"].to_list() == ["passed", "passed", "failed", "not reached"]
+    assert frame["verdict"].to_list()[:3] == ["Successful", "Successful", "Failed"]
+    rules = result.steps[2].final.results_frame()
+    assert rules.filter(pl.col("metric") == "latency_p95")["status"].item() == "Failed"
+    assert rules["shift"].null_count() == 2  # only the latency rule has a shift
     shares = [st.canary_share for st in result.steps[:2]]
     assert shares[0] == pytest.approx(0.05, abs=0.015) and shares[1] == pytest.approx(0.25, abs=0.03)
 

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import polars as pl
 
 from tracelens.analysis import stats
 from tracelens.canary.cohort import CohortData
@@ -91,6 +92,16 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return self.verdict == "Successful"
+
+    def results_frame(self) -> pl.DataFrame:
+        """One row per rule: metric, status, canary/baseline value, bound, unit, n, p-value,
+        test, shift and CI (ms, latency rules), critical, group, summary."""
+        columns = ("metric", "status", "canary_value", "baseline_value", "bound", "unit", "n_canary", "n_baseline",
+                   "pvalue", "test", "shift", "shift_low", "shift_high", "critical", "group", "summary")
+        rows = [{c: _clean(getattr(r, c)) for c in columns} for r in self.results]
+        schema = {c: pl.Float64 for c in ("canary_value", "baseline_value", "bound", "pvalue", "shift", "shift_low", "shift_high")}
+        schema |= {"n_canary": pl.Int64, "n_baseline": pl.Int64, "critical": pl.Boolean}
+        return pl.DataFrame(rows, schema={c: schema.get(c, pl.String) for c in columns})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN/inf become None)."""

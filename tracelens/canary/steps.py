@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
+import polars as pl
+
 from tracelens.canary.cohort import CohortData, to_ns
 from tracelens.canary.judge import Status, Verdict, judge
 from tracelens.canary.rules import CanarySpec
@@ -59,6 +61,23 @@ class ProgressiveResult:
     rollback_at: datetime | None
     promoted_at: datetime | None
     start: datetime
+
+    def steps_frame(self) -> pl.DataFrame:
+        """One row per step: step, weight, start, end, outcome, canary/baseline requests,
+        observed canary share, checks, last check's verdict and score."""
+        rows = [
+            {
+                "step": st.index + 1, "weight": st.weight, "start": st.start, "end": st.end, "outcome": st.outcome,
+                "canary_requests": st.canary_requests, "baseline_requests": st.baseline_requests,
+                "canary_share": None if math.isnan(st.canary_share) else st.canary_share, "checks": len(st.checks),
+                "verdict": st.final.verdict if st.final else None, "score": st.final.score if st.final else None,
+            }
+            for st in self.steps
+        ]
+        schema = {"step": pl.Int64, "weight": pl.Float64, "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
+                  "outcome": pl.String, "canary_requests": pl.Int64, "baseline_requests": pl.Int64, "canary_share": pl.Float64,
+                  "checks": pl.Int64, "verdict": pl.String, "score": pl.Float64}
+        return pl.DataFrame(rows, schema=schema)
 
     def to_dict(self) -> dict[str, Any]:
         return {
