@@ -310,3 +310,23 @@ def test_a_flush_that_fails_after_its_commit_is_not_written_twice(tmp_path, monk
         assert store.flush() == frame.height  # the retry sees the commit and only cleans up
         assert physical_rows(tmp_path).height == frame.height
         assert store.backlog_bytes() == 0
+
+
+def test_trace_lookup_reads_only_row_groups_holding_the_trace(tmp_path):
+    from tracelens.store.table import FileFilter, SpanTable
+
+    table = SpanTable(tmp_path / "table", row_group_rows=8)  # many row groups per file
+    labels = [f"t{i}" for i in range(40)]
+    first, second = traces_frame(labels[:20]), traces_frame(labels[20:], epoch=EPOCH + timedelta(days=1))
+    table.write(first, wal_seq=1)
+    table.write(second, wal_seq=2)
+    everything = table.scan().collect()
+    assert everything.height == 120
+    for label in labels:
+        got = table.scan(FileFilter(trace_id=trace_id_for(label))).collect()
+        expected = everything.filter(pl.col(s.TRACE_ID) == trace_id_for(label))
+        assert got.schema == s.SPAN_SCHEMA
+        assert_frame_equal(canonical(got), canonical(expected))
+    assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
+    index = table._row_groups
+    assert all(len(ranges) > 1 for _, ranges in index._files.values())

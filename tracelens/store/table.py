@@ -24,12 +24,15 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.transaction import AddAction
 
@@ -48,7 +51,6 @@ COMPACT_ROW_GROUP_ROWS: Final = 4 * 1024
 #: compacted files per day partition cover narrow trace_id ranges, so the Delta log's
 #: per-file min/max already picks the one file a trace lives in
 COMPACT_TARGET_FILE_BYTES: Final = 32 * 1024 * 1024
-FILE_PATH_COLUMN: Final = "__tracelens_file"
 COMMIT_RETRIES: Final = 5
 #: flush files: lz4 is the cheapest codec that still shrinks the nested columns ~6x;
 #: compaction rewrites with zstd (delta-rs) for the long-lived layout
@@ -201,29 +203,82 @@ def row_filter(wanted: FileFilter) -> pl.Expr:
     return keep
 
 
-def _scan_files(paths: list[str], **options: Any) -> pl.LazyFrame:
+def _scan_files(paths: list[str]) -> pl.LazyFrame:
     return pl.scan_parquet(
         paths,
         schema=FILE_SCHEMA,
         hive_partitioning=False,
         missing_columns="insert",  # files written before a contract column was added
         extra_columns="ignore",
-        **options,
     )
 
 
-def files_holding_trace(paths: list[str], trace_id: str) -> list[str]:
-    """The files that really contain ``trace_id``: a first pass reads only the trace_id
-    column (row groups skipped by statistics), so the second, full-width pass decodes the
-    nested columns of one row group instead of one per candidate file (one per day)."""
-    hits = (
-        _scan_files(paths, include_file_paths=FILE_PATH_COLUMN)
-        .select(s.TRACE_ID, FILE_PATH_COLUMN)
-        .filter(pl.col(s.TRACE_ID) == trace_id)
-        .select(pl.col(FILE_PATH_COLUMN).unique())
-        .collect()
-    )
-    return hits[FILE_PATH_COLUMN].to_list()
+class RowGroupIndex:
+    """Per data file, the trace_id range of each Parquet row group, kept in memory with the
+    file's parsed footer (data files are immutable, so this never goes stale).
+
+    A trace lookup then costs no footer parsing: the candidate row groups (one per day
+    partition in a compacted table, whose files are sorted by trace_id) are found in
+    memory, their trace_id column alone is read to see which really hold the trace, and
+    only those are decoded in full. Footers of these nested schemas are large (~1 MB per
+    32 MB file), and parsing them was most of a lookup's CPU time."""
+
+    def __init__(self, max_files: int = 4096) -> None:
+        self._max_files = max_files
+        self._files: OrderedDict[str, tuple[Any, list[tuple[str | None, str | None]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _entry(self, path: str) -> tuple[Any, list[tuple[str | None, str | None]]]:
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is not None:
+                self._files.move_to_end(path)
+                return entry
+        metadata = pq.read_metadata(path)
+        column = next(
+            (i for i in range(metadata.num_columns) if metadata.schema.column(i).path == s.TRACE_ID), None
+        )
+        ranges: list[tuple[str | None, str | None]] = []
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(column).statistics if column is not None else None
+            if stats is not None and stats.has_min_max:
+                ranges.append((stats.min, stats.max))
+            else:
+                ranges.append((None, None))  # no statistics: always a candidate
+        with self._lock:
+            self._files[path] = (metadata, ranges)
+            while len(self._files) > self._max_files:
+                self._files.popitem(last=False)
+        return metadata, ranges
+
+    def read_trace(self, paths: list[str], trace_id: str) -> pl.DataFrame:
+        """Rows of ``trace_id`` from ``paths`` (file schema, unfiltered within row groups)."""
+        tables = []
+        for path in paths:
+            metadata, ranges = self._entry(path)
+            candidates = [
+                i for i, (low, high) in enumerate(ranges)
+                if (low is None or low <= trace_id) and (high is None or trace_id <= high)
+            ]
+            if not candidates:
+                continue
+            parquet = pq.ParquetFile(path, metadata=metadata)
+            ids = parquet.read_row_groups(candidates, columns=[s.TRACE_ID]).column(0)
+            # which candidate row groups really hold the trace (offsets follow group sizes)
+            hits, offset = [], 0
+            present = pc.equal(ids, trace_id)
+            for group in candidates:
+                size = metadata.row_group(group).num_rows
+                if pc.any(present.slice(offset, size)).as_py():
+                    hits.append(group)
+                offset += size
+            if hits:
+                tables.append(parquet.read_row_groups(hits))
+        if not tables:
+            return pl.DataFrame(schema=FILE_SCHEMA)
+        frames = [pl.from_arrow(table) for table in tables]
+        frame = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)], how="diagonal_relaxed")
+        return frame.filter(pl.col(s.TRACE_ID) == trace_id)
 
 
 class SpanTable:
@@ -236,6 +291,7 @@ class SpanTable:
         self._table: DeltaTable | None = None
         self._actions: tuple[int, pl.DataFrame] | None = None
         self.row_group_rows = row_group_rows
+        self._row_groups = RowGroupIndex()
         # long-lived layout written by delta-rs (compaction): zstd, small row groups
         self.writer_properties = WriterProperties(
             max_row_group_size=COMPACT_ROW_GROUP_ROWS, compression="ZSTD", compression_level=1
@@ -356,10 +412,9 @@ class SpanTable:
             return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
         root = self.path.resolve()
         paths = [str(root / p) for p in chosen["path"].to_list()]
-        if wanted.trace_id is not None and len(paths) > 1:
-            paths = files_holding_trace(paths, wanted.trace_id)
-            if not paths:
-                return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
+        if wanted.trace_id is not None:
+            rows = self._row_groups.read_trace(paths, wanted.trace_id)
+            return from_table_frame(rows.lazy().filter(row_filter(wanted)))
         return from_table_frame(_scan_files(paths).filter(row_filter(wanted)))
 
     def days(self) -> list[str]:
