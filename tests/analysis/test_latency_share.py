@@ -142,3 +142,17 @@ def test_latency_share_of_a_real_store_in_batches(tmp_path, checkout):
         expected = latency_share(pl.concat([checkout, other], how="vertical_relaxed"))
         got = latency_share(store.spans(), batches=4)
     assert got.sort(s.SERVICE_NAME).drop("share", "mean_share").equals(expected.sort(s.SERVICE_NAME).drop("share", "mean_share"))
+
+
+def test_empty_frames_give_empty_answers():
+    empty = s.empty_frame()
+    assert tracelens.critical_path(empty).height == 0
+    assert tracelens.self_time(empty).height == 0
+    assert tracelens.latency_share(empty).height == 0
+    assert tracelens.bottlenecks(empty).height == 0
+    assert tracelens.what_if(empty, pl.lit(True), faster=1).height == 0
+    assert tracelens.trees(empty) == []
+
+
+def test_group_by_a_column_the_analysis_also_reads(checkout):
+    assert latency_share(checkout, by="span_id").height == 7

@@ -38,6 +38,7 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analysis.columnar import (
     CRITICAL_TIME,
+    NEEDED,
     SELF_TIME,
     TRACE_DURATION,
     TRACE_INDEX,
@@ -105,7 +106,7 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: Where) -> pl.LazyFrame:
 
 def _analyze_by(spans: pl.DataFrame | pl.LazyFrame, by: By, where: Where) -> tuple[Analysis, list[str]]:
     columns = group_columns(by)
-    extra = {name: expr for name, expr in columns.items() if name not in (s.SERVICE_NAME, s.NAME)}
+    extra = {name: expr for name, expr in columns.items() if name not in NEEDED}
     return analyze(cohort(spans, where), extra=extra), list(columns)
 
 
