@@ -254,7 +254,7 @@ def _initial_bracket(
     """A bracket (lo, hi] likely to hold the k-th difference, from a random sample of
     pairs: its quantiles at k/N +- 5 standard errors. The caller verifies it."""
     total = xs.size * ys.size
-    m = 20_000
+    m = 5_000
     sample = np.sort(ys[rng.integers(0, ys.size, m)] - xs[rng.integers(0, xs.size, m)])
     p = k / total
     spread = 5.0 * math.sqrt(p * (1.0 - p) / m) + 2.0 / m
@@ -309,6 +309,18 @@ def pairwise_difference_order_statistic(
     return float(np.partition(inside, k - c_lo - 1)[k - c_lo - 1])
 
 
+def pairwise_difference_order_statistics(x: npt.ArrayLike, y: npt.ArrayLike, ks: list[int]) -> dict[int, float]:
+    """Several order statistics of the pairwise differences at once: small inputs are
+    materialised and partitioned once for all ``ks``; large ones are selected one by one."""
+    xs, ys = np.sort(_as_sample(x)), np.sort(_as_sample(y))
+    total = xs.size * ys.size
+    wanted = sorted(set(ks))
+    if wanted and total <= MATERIALISE_MAX_PAIRS and 1 <= wanted[0] and wanted[-1] <= total:
+        diffs = np.partition(np.subtract.outer(ys, xs).ravel(), [k - 1 for k in wanted])
+        return {k: float(diffs[k - 1]) for k in wanted}
+    return {k: pairwise_difference_order_statistic(xs, ys, k) for k in wanted}
+
+
 @dataclass(frozen=True, slots=True)
 class HodgesLehmannResult:
     """Shift estimate of y relative to x (positive: y larger) with a confidence interval."""
@@ -347,19 +359,13 @@ def hodges_lehmann(x: npt.ArrayLike, y: npt.ArrayLike, *, confidence: float = 0.
     if n_x == 0 or n_y == 0:
         return HodgesLehmannResult(math.nan, math.nan, math.nan, confidence, n_x, n_y)
     n_pairs = n_x * n_y
-    if n_pairs % 2:
-        shift = pairwise_difference_order_statistic(xs, ys, n_pairs // 2 + 1)
-    else:
-        a = pairwise_difference_order_statistic(xs, ys, n_pairs // 2)
-        b = pairwise_difference_order_statistic(xs, ys, n_pairs // 2 + 1)
-        shift = (a + b) / 2.0
     _, tie_sizes = average_ranks(np.concatenate([xs, ys]))
     c = _ci_rank(n_x, n_y, confidence, tie_sizes, bool(np.any(tie_sizes > 1)))
-    if c < 1:
-        low, high = -math.inf, math.inf
-    else:
-        low = pairwise_difference_order_statistic(xs, ys, c)
-        high = pairwise_difference_order_statistic(xs, ys, n_pairs + 1 - c)
+    median_ks = [n_pairs // 2 + 1] if n_pairs % 2 else [n_pairs // 2, n_pairs // 2 + 1]
+    ci_ks = [c, n_pairs + 1 - c] if c >= 1 else []
+    found = pairwise_difference_order_statistics(xs, ys, median_ks + ci_ks)
+    shift = float(np.mean([found[k] for k in median_ks]))
+    low, high = (found[c], found[n_pairs + 1 - c]) if ci_ks else (-math.inf, math.inf)
     return HodgesLehmannResult(float(shift), float(low), float(high), confidence, n_x, n_y)
 
 
