@@ -379,26 +379,22 @@ def _peer_name_expr() -> tuple[pl.Expr, pl.Expr]:
 def _name_rows(
     frame: pl.DataFrame, rows: npt.NDArray[np.int64], columns: tuple[str, ...], exprs: tuple[pl.Expr, ...]
 ) -> tuple[npt.NDArray[np.int64], pl.DataFrame]:
-    """Group ``rows`` by the values of ``columns`` (one pass over the strings; gathering
-    string columns row by row from a many-chunk frame costs several times more) and
-    evaluate ``exprs`` once per group. Returns the group of each row (aligned with
-    ``rows``) and the per-group results."""
+    """Group ``rows`` by their values of ``columns`` and evaluate ``exprs`` once per group.
+    Returns the group of each row (aligned with ``rows``) and the per-group results.
+
+    Rows are grouped by a 64-bit hash of the value combination: one pass over the
+    strings, several times cheaper than grouping on the strings or gathering them row by
+    row from a many-chunk frame. Only distinct combinations can collide -- a handful of
+    peers, so the chance is ~k^2/2^64."""
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int64), frame.head(0).select(*exprs)
     mask = np.zeros(frame.height, dtype=np.bool_)
     mask[rows] = True
-    groups = (
-        frame.lazy()
-        .select(columns)
-        .with_row_index("row")
-        .filter(pl.Series(mask))
-        .group_by(columns)
-        .agg(pl.col("row"))
-        .with_row_index("group")
-        .collect()
+    hashes = (
+        frame.lazy().select(columns).filter(pl.Series(mask)).select(pl.struct(columns).hash().alias("h")).collect()["h"].to_numpy()
     )
-    members = groups.select("group", "row").explode("row")
-    aligned = np.empty(rows.size, dtype=np.int64)  # rows is sorted: place members by search
-    aligned[np.searchsorted(rows, members["row"].to_numpy())] = members["group"].to_numpy()
-    return aligned, groups.select(*exprs)
+    _, first, group = np.unique(hashes, return_index=True, return_inverse=True)
+    return group.astype(np.int64, copy=False), frame.select(columns)[rows[first]].select(*exprs)
 
 
 def _nullable(values: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pl.Series:
