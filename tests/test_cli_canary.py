@@ -103,6 +103,10 @@ def test_canary_user_mistakes_are_one_line(rollout, tmp_path):
     assert result.exit_code == 1 and "unknown metric 'cpu'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["canary", "--baseline", "service.version = ", "--canary", CANARY, "--data", str(data)])
     assert result.exit_code == 2 and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["canary", "--canary", CANARY, "--data", str(data)])
+    assert result.exit_code == 2 and "--baseline" in result.output
+    result = CliRunner().invoke(cli, ["canary", "--baseline", BASELINE, "--canary", 'service.version = "9.9"', "--data", str(data)])
+    assert result.exit_code == 1 and "no entry spans match the canary filter" in result.output
 
 
 def test_diff_two_traces_from_the_store(rollout):

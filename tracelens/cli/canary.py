@@ -49,6 +49,8 @@ def canary(
           --rules canary.yaml --since 30m
       tracelens canary --baseline 'service.version = "1.4"' --canary 'service.version = "2.0"' --steps --json
     """
+    if (baseline is None or canary is None) and rules is None:
+        raise click.UsageError("give --baseline EXPR and --canary EXPR (or name them under analysis: in --rules)")
     import tracelens
     from tracelens.canary.api import compare_cohorts, progressive_rollout
     from tracelens.store.timerange import parse_time
