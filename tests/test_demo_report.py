@@ -42,6 +42,9 @@ def test_db_slowdown_points_at_the_database_edge(story):
     assert f.during.edges.row(0, named=True)["target"] == "postgresql/inventory"
     assert f.during.edges["critical_path_share"][0] > 0.8 > 0.2 > f.edge_share(f.before, "inventory-service", "postgresql/inventory")
     assert f.during.p95_ms > 2000 > 500 > f.before.p95_ms
+    # per service (database time is the inventory-service's own client spans)
+    assert f.during.services.row(0, named=True)[s.SERVICE_NAME] == "inventory-service"
+    assert f.during.services["share"][0] > 0.8
     # the slowest traces are all from the window, and their bottleneck is a database query
     slowest = story.slowest
     assert (slowest["bottleneck"].str.contains("inventory.stock")).all()

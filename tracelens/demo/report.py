@@ -142,6 +142,7 @@ class Period:
     p95_ms: float | None
     edges: pl.DataFrame  # source, target, critical_path_share, errors, calls
     origins: pl.DataFrame  # service_name, name, errors: where failures start
+    services: pl.DataFrame  # service_name, share: critical-path attribution per service
 
     @property
     def error_rate(self) -> float | None:
@@ -238,7 +239,16 @@ def _period(spans: pl.DataFrame, mine: pl.DataFrame, label: str, since: datetime
         p95_ms=float(ms.quantile(0.95, "nearest")) if mine.height else None,  # type: ignore[arg-type]
         edges=edges,
         origins=error_origins(chosen),
+        services=_service_shares(chosen),
     )
+
+
+def _service_shares(spans: pl.DataFrame) -> pl.DataFrame:
+    from tracelens.analysis.latency_share import latency_share
+
+    if spans.is_empty():
+        return pl.DataFrame(schema={s.SERVICE_NAME: pl.String, "share": pl.Float64})
+    return latency_share(spans, by="service").select(s.SERVICE_NAME, "share").sort("share", descending=True)
 
 
 def compute_chaos(run: DemoRun, spans: pl.DataFrame) -> list[ChaosFinding]:
@@ -500,6 +510,7 @@ def render_chaos(story: Story) -> RenderableType:
             table.add_row(f"critical path {row['source']} -> {row['target']}", _pct(before), _pct(row["critical_path_share"]))
         body.append(Text(f"{f.window.label()}  ({_t(f.during.since)}-{_t(f.during.until)})", style="bold"))
         body.append(table)
+        body.append(Text("  critical path by service during (calm): " + _service_line(f, 3)))
         top = f.top_edge()
         if top is not None and top[3] - top[2] >= NOTABLE_GROWTH:
             body.append(Text(f"  -> {top[0]} -> {top[1]} grew most: {_pct(top[2])} of the critical path when calm, {_pct(top[3])} during."))
@@ -517,6 +528,13 @@ def render_chaos(story: Story) -> RenderableType:
         f"python -c \"import tracelens; print(tracelens.latency_share(tracelens.open('{data}').spans()))\"",
     ) + "   # the graph the traces slower than the calm p95 walk"
     return _section("Critical-path attribution before and during each chaos window", body, hint)
+
+
+def _service_line(f: ChaosFinding, top: int) -> str:
+    calm = dict(f.before.services.iter_rows())
+    return ", ".join(
+        f"{service} {_pct(share, 0)} ({_pct(calm.get(service, 0.0), 0)})" for service, share in f.during.services.head(top).iter_rows()
+    )
 
 
 def render_slos(story: Story) -> RenderableType:
@@ -621,6 +639,7 @@ def _period_json(p: Period) -> dict[str, Any]:
         "p95_ms": p.p95_ms,
         "edges": _records(p.edges.head(TOP)),
         "error_origins": _records(p.origins.head(TOP)),
+        "critical_path_by_service": _records(p.services),
     }
 
 
