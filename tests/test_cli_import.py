@@ -1,0 +1,114 @@
+"""`tracelens import` of real files into a real store in tmp_path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from click.testing import CliRunner
+
+import tracelens
+from tracelens.cli.main import cli
+
+TRACE_A = "5b8efff798038103d269b633813fc60c"
+TRACE_B = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _span(trace_id: str, span_id: str, name: str, parent: str = "", error: bool = False) -> dict:
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": name,
+        "kind": 2,
+        "startTimeUnixNano": "1767225600000000000",
+        "endTimeUnixNano": "1767225600100000000",
+        "attributes": [{"key": "http.route", "value": {"stringValue": "/pay"}}],
+        "status": {"code": 2 if error else 0},
+    }
+    if parent:
+        span["parentSpanId"] = parent
+    return span
+
+
+def _otlp_json(spans: list[dict], service: str = "checkout") -> str:
+    return json.dumps({
+        "resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
+        }]
+    })
+
+
+def _files(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(_otlp_json([_span(TRACE_A, "00f067aa0ba902b7", "POST /pay"),
+                                _span(TRACE_A, "00f067aa0ba902b8", "charge", parent="00f067aa0ba902b7", error=True)]))
+    mixed = tmp_path / "mixed.json.gz"  # one valid span, one with a 15-byte trace id
+    mixed.write_bytes(gzip.compress(_otlp_json([_span(TRACE_B, "00f067aa0ba902b9", "GET /"),
+                                                 _span(TRACE_B[:30], "00f067aa0ba902ba", "bad")]).encode()))
+    return good, mixed
+
+
+def test_import_stores_every_valid_span_once_and_warns_about_rejected_ones(tmp_path):
+    good, mixed = _files(tmp_path)
+    data = tmp_path / "data"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["import", str(good), str(mixed), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 span(s) from 2 of 2 file(s)" in result.stdout
+    assert "Warning:" in result.stderr and "mixed.json.gz: rejected 1 span(s)" in result.stderr
+    assert "invalid_trace_id 1" in result.stderr
+    store = tracelens.open(data)
+    summary = store.traces()
+    assert sorted(summary["trace_id"].to_list()) == sorted([TRACE_A, TRACE_B])
+    row = summary.filter(summary["trace_id"] == TRACE_A).row(0, named=True)
+    assert (row["root_service"], row["root_name"], row["span_count"], row["error_count"]) == ("checkout", "POST /pay", 2, 1)
+    again = runner.invoke(cli, ["import", str(good), "--data", str(data)])  # the same file twice
+    assert again.exit_code == 0, again.output
+    assert tracelens.open(data).spans().collect().height == 3
+
+
+def test_import_unreadable_file_is_one_error_line_and_exit_1(tmp_path):
+    good, _ = _files(tmp_path)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\x01 this is not a trace file {")
+    data = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["import", str(garbage), str(good), str(tmp_path / "missing.json"), "--data", str(data)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2 and "garbage.json" in errors[0] and "missing.json" in errors[1]
+    assert "Traceback" not in result.output
+    assert "from 1 of 3 file(s)" in result.stdout
+    assert tracelens.open(data).spans().collect().height == 2  # the readable file is imported
+
+
+def test_import_json_report(tmp_path):
+    good, mixed = _files(tmp_path)
+    result = CliRunner().invoke(cli, ["import", str(good), str(mixed), "--data", str(tmp_path / "d"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["spans"] == 3
+    assert [(f["spans"], f["rejected"]) for f in report["files"]] == [(2, 0), (1, 1)]
+    assert report["files"][1]["rejected_by_reason"] == {"invalid_trace_id": 1}
+
+
+def test_import_detects_jaeger_and_zipkin_files(tmp_path):
+    zipkin = tmp_path / "zipkin.json"
+    zipkin.write_text(json.dumps([{
+        "traceId": "aaaabbbbccccdddd1111222233334444", "id": "1111222233334444", "name": "get /zip",
+        "timestamp": 1767225600000000, "duration": 1500, "kind": "SERVER",
+        "localEndpoint": {"serviceName": "zipper"},
+    }]))
+    jaeger = tmp_path / "jaeger.json"
+    jaeger.write_text(json.dumps({"data": [{
+        "traceID": "bbbbccccddddeeee1111222233334444",
+        "spans": [{"traceID": "bbbbccccddddeeee1111222233334444", "spanID": "2222333344445555",
+                   "operationName": "GET /jaeger", "references": [], "startTime": 1767225600000000,
+                   "duration": 2000, "tags": [], "logs": [], "processID": "p1"}],
+        "processes": {"p1": {"serviceName": "jaegered", "tags": []}},
+    }]}))
+    data = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["import", str(zipkin), str(jaeger), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    summary = tracelens.open(data).traces(sort="start")
+    assert sorted(zip(summary["root_service"], summary["root_name"])) == [("jaegered", "GET /jaeger"), ("zipper", "get /zip")]
