@@ -143,7 +143,10 @@ def build_store(path: str, frame: pl.DataFrame, copies: int) -> int:
     total = 0
     with Store.open(path) as store:
         for c in range(copies):
-            copy = frame.with_columns((pl.lit(f"{c:02x}") + pl.col(s.TRACE_ID).str.slice(2)).alias(s.TRACE_ID))
+            # new trace ids, still uniformly spread: the batches split by leading digits
+            copy = frame.with_columns(
+                (pl.col(s.TRACE_ID).str.slice(0, 16) + pl.lit(f"{c:02x}") + pl.col(s.TRACE_ID).str.slice(18)).alias(s.TRACE_ID)
+            )
             store.append(s.conform(copy).collect())
             store.flush()
             total += copy.height
