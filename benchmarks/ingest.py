@@ -202,7 +202,7 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
         process.wait(30)
 
 
-def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float) -> Result:
+def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float, profile: Path | None = None) -> Result:
     import polars as pl
 
     import tracelens
@@ -214,6 +214,12 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
     try:
         status = wait_for_file(data / "receiver-status.json", process)
         port = int(status["endpoints"][transport].rsplit(":", 1)[1])
+        profiler = None
+        if profile is not None:  # py-spy (pip install py-spy): collapsed stacks for flamegraph tools
+            output = profile / f"ingest-{transport}.folded"
+            profiler = subprocess.Popen(["py-spy", "record", "--pid", str(process.pid), "--format", "raw", "--rate", "250",
+                                         "--threads", "--gil", "--output", str(output)], stdout=subprocess.DEVNULL)
+            time.sleep(1.0)
         cpu0 = cpu_seconds(process.pid)
         started = time.perf_counter()
         ack_seconds, retries = send_all(transport, port, clients)
@@ -222,6 +228,9 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu0
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         queryable = store.spans().select(pl.len()).collect().item()
         if queryable != spans:
             raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
@@ -248,6 +257,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--transports", default="grpc,http")
     parser.add_argument("--flush-interval", type=float, default=0.5)
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles of the tracelens server here")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -263,7 +273,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
         for transport in args.transports.split(","):
             bare = bench_bare(transport, args.clients, spans, Path(tmp))
-            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval)
+            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval, args.profile)
             results += [bare, ours]
             print(f"\n{transport}:")
             for result in (bare, ours):

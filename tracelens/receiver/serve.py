@@ -44,7 +44,9 @@ def write_status_file(data: Path, payload: dict[str, Any]) -> None:
 
 
 def _status_payload(receiver: Receiver, running: bool) -> dict[str, Any]:
-    payload = receiver.status()
+    # Table statistics read the Delta log: too costly every second under load. A stopped
+    # server's store is read by `tracelens status` itself.
+    payload = receiver.status(store_stats=False)
     payload |= {"pid": os.getpid(), "running": running, "auth_required": receiver.config.auth_token is not None}
     return payload
 
