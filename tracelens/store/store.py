@@ -280,6 +280,10 @@ class Store:
     def _flush_batch(self) -> int:
         """One table commit of queued frames up to ``flush_batch_bytes``."""
         with self._flush_lock:
+            if self._retrying:
+                # the failed attempt may have committed before its error (e.g. an fsync of
+                # the log failing): what the table's mark covers is done, never rewritten
+                self._mark_flushed(self._table.flushed_seq())
             with self._state:
                 batch: list[_Queued] = []
                 size = 0
@@ -289,27 +293,31 @@ class Store:
                     batch.append(item)
                     size += item.nbytes
             if not batch:
+                self._retrying = False
                 return 0
             frame = pl.concat([item.frame for item in batch], how="vertical", rechunk=False)
-            last_seq = batch[-1].seq
-            # after a failed attempt the commit may have landed before the error (e.g. an
-            # fsync of the log failing): the table's mark says whether to write again
-            if not (self._retrying and self._table.flushed_seq() >= last_seq):
-                self._retrying = True
-                self._table.write(frame, wal_seq=last_seq)
+            self._retrying = True
+            self._table.write(frame, wal_seq=batch[-1].seq)
             self._retrying = False
             _crash_point("after-table-commit")
-            with self._state:
-                for _ in batch:  # only the flusher pops, under _flush_lock: these are the front
-                    self._queue.popleft()
-                self._backlog_bytes -= size
+            self._mark_flushed(batch[-1].seq)
+            return frame.height
+
+    def _mark_flushed(self, last_seq: int) -> None:
+        """Forget queued records up to ``last_seq`` (now in the table), delete their WAL."""
+        with self._state:
+            spans = 0
+            while self._queue and self._queue[0].seq <= last_seq:  # only flushes pop: the front
+                item = self._queue.popleft()
+                self._backlog_bytes -= item.nbytes
+                spans += item.frame.height
+            if spans:
                 self._flushed_seq = last_seq
                 self._last_flush = datetime.now(UTC)
                 self._counters["flushes"] += 1
-                self._counters["spans_flushed"] += frame.height
-            assert self._wal is not None
-            self._wal.delete_through(last_seq)
-            return frame.height
+                self._counters["spans_flushed"] += spans
+        assert self._wal is not None
+        self._wal.delete_through(last_seq)
 
     def start_flusher(self) -> None:
         """Start the background flusher thread (idempotent)."""
