@@ -64,8 +64,11 @@ def test_kill_pod_points_at_payment_errors_and_pages(story):
 
 
 def test_kill_pod_failures_start_at_refused_payment_calls(story):
-    service, operation, _ = _finding(story, "kill-pod").top_error_origin()
+    f = _finding(story, "kill-pod")
+    service, operation, _ = f.top_error_origin()
     assert (service, operation) == ("web-frontend", "POST /charge")
+    # the refused calls name the killed pods: half of payment-service's four v1 pods
+    assert f.top_error_peers() == ["payment-service-5d9c81-0", "payment-service-5d9c81-1"]
 
 
 def test_network_partition_failures_start_at_the_database(story):

@@ -180,6 +180,12 @@ class ChaosFinding:
         row = self.during.origins.row(0, named=True)
         return row[s.SERVICE_NAME], row[s.NAME], row["errors"]
 
+    def top_error_peers(self) -> list[str]:
+        """The instances the failing calls of the top origin went to, if recorded."""
+        if self.during.origins.is_empty():
+            return []
+        return list(self.during.origins["peers"][0])
+
     def top_error_edge(self) -> tuple[str, str, int] | None:
         """The edge with the most failed calls during the window (where errors start)."""
         failing = self.during.edges.filter(pl.col("errors") > 0).sort("errors", descending=True)
@@ -195,9 +201,15 @@ def error_origins(spans: pl.DataFrame) -> pl.DataFrame:
     failed = spans.filter(pl.col(s.STATUS_CODE) == "error")
     propagated = failed.select(s.TRACE_ID, pl.col(s.PARENT_SPAN_ID).alias(s.SPAN_ID)).drop_nulls().unique()
     origins = failed.join(propagated, on=[s.TRACE_ID, s.SPAN_ID], how="anti")
+    peer = s.attribute_value(pl.col(s.ATTRIBUTES), "network.peer.address")
     return (
-        origins.group_by(s.SERVICE_NAME, s.NAME)
-        .agg(pl.len().cast(pl.Int64).alias("errors"))
+        origins.with_columns(peer.alias("peer"))
+        .group_by(s.SERVICE_NAME, s.NAME)
+        .agg(
+            pl.len().cast(pl.Int64).alias("errors"),
+            # which instance answered (or refused): names the dead pods in kill-pod
+            pl.col("peer").drop_nulls().unique().sort().alias("peers"),
+        )
         .sort(["errors", s.SERVICE_NAME, s.NAME], descending=[True, False, False])
     )
 
@@ -516,7 +528,9 @@ def render_chaos(story: Story) -> RenderableType:
             body.append(Text(f"  -> {top[0]} -> {top[1]} grew most: {_pct(top[2])} of the critical path when calm, {_pct(top[3])} during."))
         origin = f.top_error_origin()
         if origin is not None and (f.during.error_rate or 0) > (f.before.error_rate or 0):
-            body.append(Text(f"  -> failures start at {origin[0]}: {origin[1]} ({origin[2]} spans failed there first)."))
+            peers = f.top_error_peers()
+            where = f", calling {', '.join(peers)}" if peers else ""
+            body.append(Text(f"  -> failures start at {origin[0]}: {origin[1]} ({origin[2]} spans failed there first{where})."))
     if not body:
         body.append(Text("No chaos scenario ran (try --scenario db-slowdown,kill-pod,canary)."))
     data = story.run.data

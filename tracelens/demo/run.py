@@ -104,13 +104,15 @@ class ShopProcess:
                 msg = f"the simulated shop failed:\n{message[1]}"
                 raise TracelensError(msg)
 
-    def close(self) -> None:
-        """Stop the child (telling it to quit if it never got an endpoint)."""
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass  # it already finished and closed its end
-        self._child.join(timeout=10)
+    def close(self, *, graceful: bool = True) -> None:
+        """Stop the child: let it finish (telling it to quit if it never got an endpoint),
+        or, after an error or Ctrl-C in the parent, terminate it at once."""
+        if graceful:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass  # it already finished and closed its end
+            self._child.join(timeout=10)
         if self._child.is_alive():
             self._child.terminate()
             self._child.join()
@@ -131,6 +133,7 @@ def run_demo(
 
     data = data or Path(tempfile.mkdtemp(prefix="tracelens-demo-"))
     shop = None if in_process else ShopProcess(config)
+    finished = False
     try:
         with Store.open(data) as store:
             store.start_flusher()
@@ -138,7 +141,8 @@ def run_demo(
                 endpoint = f"127.0.0.1:{receiver.grpc_port}"
                 result = simulate_to(endpoint, config, progress) if shop is None else shop.run(endpoint, progress)
                 counters = receiver.counters
+        finished = True
     finally:
         if shop is not None:
-            shop.close()
+            shop.close(graceful=finished)
     return DemoRun(data, config, result, counters, endpoint)
