@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 # public name -> "module:attribute". Add a line when a capability lands (keep sorted).
 _LAZY: dict[str, str] = {
+    "Receiver": "tracelens.receiver:Receiver",
     "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
     "Store": "tracelens.store:Store",
     "TraceTree": "tracelens.model.tree:TraceTree",

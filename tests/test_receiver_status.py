@@ -1,0 +1,61 @@
+"""R3 and operator visibility: counters by reason, one log line per event (bursts folded),
+`tracelens status` on a store where no receiver ran and on one whose receiver stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from click.testing import CliRunner
+from receiver_support import grpc_call, otlp_request
+
+from tracelens.cli.main import cli
+from tracelens.config import ReceiverConfig, StoreConfig
+from tracelens.receiver import serve
+from tracelens.receiver.counters import Counters, Reason
+
+
+def test_counters_count_every_refusal_and_log_one_line_per_event(caplog):
+    counters = Counters(log_interval_seconds=60)
+    with caplog.at_level(logging.WARNING, logger="tracelens.receiver"):
+        counters.refused(Reason.UNAUTHENTICATED, "missing token", "peer-a")
+        for _ in range(50):  # a burst: counted, but folded in the log
+            counters.refused(Reason.OVERLOADED, "backlog", "peer-b")
+        counters.accepted(10, {"invalid_span_id": 2}, "2 span(s) rejected", "peer-c")
+        counters.accepted(5, {}, "", "peer-c")  # a full success logs nothing
+    snapshot = counters.snapshot()
+    assert snapshot["refused_requests"] == {"unauthenticated": 1, "overloaded": 50}
+    assert snapshot["refused_requests_total"] == 51
+    assert snapshot["rejected_spans"] == {"invalid_span_id": 2} and snapshot["accepted_spans"] == 15
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 3, lines
+    assert any("unauthenticated" in line and "peer-a" in line for line in lines)
+    assert any("partial success" in line and "invalid_span_id=2" in line for line in lines)
+
+
+def test_status_command_without_and_after_a_receiver(tmp_path):
+    data = tmp_path / "data"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["status", "--data", str(data)]).exit_code == 2  # no store: usage error
+
+    stop = threading.Event()
+
+    def send_then_stop(receiver) -> None:  # type: ignore[no-untyped-def]
+        grpc_call(receiver.grpc_port, otlp_request(3, bad_trace_ids=1).SerializeToString())
+        stop.set()
+
+    final = serve(data, ReceiverConfig(grpc_port=0, http_port=0), StoreConfig(path=data), stop=stop, on_ready=send_then_stop)
+    assert final["accepted_spans"] == 3 and final["running"] is False
+
+    result = runner.invoke(cli, ["status", "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["receiver"]["running"] is False and report["receiver"]["live"] is False
+    assert report["receiver"]["rejected_spans"] == {"invalid_trace_id": 1}
+    assert report["store"]["table_rows"] == 3 and report["store"]["wal_backlog_bytes"] == 0
+
+    human = runner.invoke(cli, ["status", "--data", str(data)], env={"COLUMNS": "120"})
+    assert human.exit_code == 0
+    assert "stopped" in human.output and "3 span(s) in 1 request(s)" in human.output
+    assert "invalid_trace_id 1" in human.output
