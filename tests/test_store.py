@@ -269,6 +269,7 @@ def test_close_is_idempotent_and_flushes(tmp_path):
     reader = tracelens.open(tmp_path)
     stats = reader.stats()
     assert stats["table_rows"] == 3 and stats["wal_backlog_records"] == 0
+    assert abs(stats["table_last_commit_time"] - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_flush_batches_spanning_days_become_one_sorted_file_per_day(tmp_path):

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,7 +50,7 @@ FLUSH_ROW_GROUP_ROWS: Final = 16 * 1024
 COMPACT_ROW_GROUP_ROWS: Final = 4 * 1024
 #: compacted files per day partition cover narrow trace_id ranges, so the Delta log's
 #: per-file min/max already picks the one file a trace lives in
-COMPACT_TARGET_FILE_BYTES: Final = 32 * 1024 * 1024
+COMPACT_TARGET_FILE_BYTES: Final = 8 * 1024 * 1024
 COMMIT_RETRIES: Final = 5
 #: flush files: lz4 is the cheapest codec that still shrinks the nested columns ~6x;
 #: compaction rewrites with zstd (delta-rs) for the long-lived layout
@@ -497,9 +497,22 @@ class SpanTable:
     def stats(self) -> dict[str, Any]:
         actions = self.add_actions()
         if actions.is_empty():
-            return {"table_files": 0, "table_bytes": 0, "table_rows": 0, "table_version": None, "table_days": 0}
+            return {
+                "table_last_commit_time": None,
+                "table_files": 0,
+                "table_bytes": 0,
+                "table_rows": 0,
+                "table_version": None,
+                "table_days": 0,
+            }
         table = self.refresh()
+        last_commit = None
+        if table is not None:
+            history = table.history(1)
+            if history and "timestamp" in history[0]:
+                last_commit = datetime.fromtimestamp(history[0]["timestamp"] / 1000, UTC)
         return {
+            "table_last_commit_time": last_commit,
             "table_files": actions.height,
             "table_bytes": int(actions["size_bytes"].sum()),
             "table_rows": int(actions["num_records"].sum()),  # before read-time dedup
