@@ -31,5 +31,9 @@ def test_notebook_runs_without_errors(path, monkeypatch):
     # "python3" is the kernel ipykernel provides for the interpreter running the tests (the venv)
     client = NotebookClient(notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError on the first failing cell
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    # results render as HTML: the service graph summary, the trace timeline with its critical path
+    expected = {"dependency_graph": "Edges by critical-path time", "latency_investigation": "on the critical path"}
+    assert expected.get(path.stem, "") in html

@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Receiver": "tracelens.receiver:Receiver",
     "SPAN_SCHEMA": "tracelens.schema:SPAN_SCHEMA",
+    "ServiceGraph": "tracelens.analysis.service_graph:ServiceGraph",
     "Store": "tracelens.store:Store",
     "TraceTree": "tracelens.model.tree:TraceTree",
     "TracelensError": "tracelens.errors:TracelensError",
