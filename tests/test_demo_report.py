@@ -75,6 +75,7 @@ def test_network_partition_failures_start_at_the_database(story):
     f = _finding(story, "network-partition")
     assert f.during.error_rate > 0.3
     assert f.top_error_origin()[:2] == ("inventory-service", "SELECT inventory.stock")
+    assert f.top_error_origin()[2] == f.during.errors  # every failed request started failing there
 
 
 def test_payment_outage_opens_the_breaker_and_failures_start_at_credit_card_calls(story):

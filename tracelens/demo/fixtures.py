@@ -139,7 +139,7 @@ SCENARIO_FIXTURES: Final = (
     FixtureSpec("db_slowdown.json", "db-slowdown", "checkout whose critical path is dominated by two +2 s database queries", slow_database),
     FixtureSpec("kill_pod.json", "kill-pod", "checkout failing on connection-refused payment pods despite one retry", refused_then_failed),
     FixtureSpec("network_partition.json", "network-partition", "request failing with a 1.5 s database timeout, no fallback", partition_error),
-    FixtureSpec("network_partition_cached.json", "network-partition-cached", "database timeout answered from the redis cache: slow but successful", served_from_cache),
+    FixtureSpec("network_partition_cached.json", "network-partition-cached", "read whose database timeout is answered from the redis cache: slow but successful", served_from_cache),
     FixtureSpec("error_spike.json", "error-spike", "request failed by auth-service during a 5 % error spike", auth_failure),
     FixtureSpec("sustained_errors.json", "sustained-errors", "request failed by auth-service during sustained 2 % errors", auth_failure, 3.0),
     FixtureSpec("slow_degradation.json", "slow-degradation", "request failed by auth-service while errors creep 0.5 % -> 0.8 %", auth_failure, 5.0),

@@ -196,11 +196,20 @@ class ChaosFinding:
 
 
 def error_origins(spans: pl.DataFrame) -> pl.DataFrame:
-    """Where failures start: failed spans none of whose children failed (a failure that
-    merely propagates up has a failed child), counted per (service, operation)."""
+    """Where failed requests start failing, counted per (service, operation): in each trace
+    whose root failed, the failed span none of whose children failed (a failure that merely
+    propagates up has a failed child) that ended last -- an earlier one was survived (a
+    retried call, a read answered from a cache) or the request would have stopped there."""
     failed = spans.filter(pl.col(s.STATUS_CODE) == "error")
     propagated = failed.select(s.TRACE_ID, pl.col(s.PARENT_SPAN_ID).alias(s.SPAN_ID)).drop_nulls().unique()
-    origins = failed.join(propagated, on=[s.TRACE_ID, s.SPAN_ID], how="anti")
+    failed_requests = failed.filter(pl.col(s.PARENT_SPAN_ID).is_null()).select(s.TRACE_ID)
+    origins = (
+        failed.join(propagated, on=[s.TRACE_ID, s.SPAN_ID], how="anti")
+        .join(failed_requests, on=s.TRACE_ID, how="semi")
+        .sort(s.END, s.SPAN_ID)
+        .group_by(s.TRACE_ID, maintain_order=True)
+        .last()
+    )
     peer = s.attribute_value(pl.col(s.ATTRIBUTES), "network.peer.address")
     return (
         origins.with_columns(peer.alias("peer"))
@@ -530,7 +539,7 @@ def render_chaos(story: Story) -> RenderableType:
         if origin is not None and (f.during.error_rate or 0) > (f.before.error_rate or 0):
             peers = f.top_error_peers()
             where = f", calling {', '.join(peers)}" if peers else ""
-            body.append(Text(f"  -> failures start at {origin[0]}: {origin[1]} ({origin[2]} spans failed there first{where})."))
+            body.append(Text(f"  -> failed requests start failing at {origin[0]}: {origin[1]} ({origin[2]} of them{where})."))
     if not body:
         body.append(Text("No chaos scenario ran (try --scenario db-slowdown,kill-pod,canary)."))
     data = story.run.data

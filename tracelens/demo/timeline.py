@@ -77,7 +77,7 @@ SCENARIOS: Final[dict[str, ScenarioInfo]] = {
         "inventory-service cannot reach its database: queries time out, no fallback", 0.45, 0.05
     ),
     "network-partition-cached": ScenarioInfo(
-        "inventory-service cannot reach its database: queries time out, answered from the cache",
+        "inventory-service cannot reach its database: reads answered from the redis cache, stock reservations (writes) still fail",
         0.45,
         0.05,
     ),
