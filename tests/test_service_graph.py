@@ -255,3 +255,9 @@ def test_owning_entries_walks_deep_chains_and_survives_loops():
     assert owner[29_999] == 0 and owner[30_000] == 30_000 and owner[-1] == 30_000
     loop = owning_entries(np.array([1, 2, 0, 0], dtype=np.int64), np.zeros(4, dtype=np.bool_))
     assert loop.tolist() == [-1, -1, -1, -1]
+
+
+def test_a_linked_consumer_call_belongs_to_the_producers_trace(graph):
+    per_trace = graph.trace_edges().filter((pl.col("source") == "frontend") & (pl.col("target") == "fulfillment"))
+    checkout_traces = set(graph.trace_edges().filter(pl.col("target") == "cart")["trace_id"])
+    assert set(per_trace["trace_id"]) == checkout_traces and per_trace["calls"].to_list() == [1, 1]

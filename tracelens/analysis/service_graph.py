@@ -416,6 +416,7 @@ def _calls(
     queue: npt.NDArray[np.bool_] | bool,
     entry_row: npt.NDArray[np.int64],
     user: int,
+    caller_trace: bool = False,
 ) -> pl.DataFrame:
     """Call rows from caller rows (-1 = the user, node code ``user``) and callee rows
     (None = a virtual peer); ``target`` and the result's source/target are node codes.
@@ -424,6 +425,8 @@ def _calls(
     spans, not e.g. a SERVER span that called out without a CLIENT span). The gap is
     client - server latency (network, queueing in the server), except where ``queue`` is
     set (messaging): there it is the time the message waited, consumer start - producer end.
+    A call belongs to the callee's trace, or the caller's with ``caller_trace`` (a consumer
+    in its own trace, linked to the producer, is a step of the producer's trace).
     """
     n = caller.size
     has_caller = caller >= 0
@@ -438,7 +441,7 @@ def _calls(
         gap = np.where(is_queue, sp.start[callee] - (sp.start[safe_caller] + client_ns), client_ns - sp.duration[callee])
         gap_series = _nullable(gap, np.where(is_queue, has_caller, client_valid))
         start = sp.start[callee]
-        trace_row = callee
+        trace_row = safe_caller if caller_trace else callee
     else:
         server_ns = pl.repeat(None, n, dtype=pl.Int64, eager=True)
         gap_series = pl.repeat(None, n, dtype=pl.Int64, eager=True)
@@ -554,6 +557,7 @@ def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
             queue=True,
             entry_row=np.full(int(link_keep.sum()), -1, dtype=np.int64),
             user=user,
+            caller_trace=True,
         )
     )
     rows = virtual_rows[peer_keep]
