@@ -98,9 +98,11 @@ def test_slo_dataset_pages_during_the_sustained_errors():
     assert start + timedelta(hours=1) <= fired["time"][0] <= start + timedelta(hours=2, minutes=1)
 
 
-def test_generator_reproduces_a_fixture_byte_for_byte():
+@pytest.mark.parametrize("name", ["kill_pod.json", "canary.json"])
+def test_generator_reproduces_a_fixture_byte_for_byte(name):
+    """If this fails the shop model changed: rerun fixtures/generate.py and review the diff."""
     from tracelens.demo.fixtures import SCENARIO_FIXTURES, SEED, dump, otlp_json, pick_trace
 
-    index = next(i for i, spec in enumerate(SCENARIO_FIXTURES) if spec.file == "kill_pod.json")
+    index = next(i for i, spec in enumerate(SCENARIO_FIXTURES) if spec.file == name)
     again = dump(otlp_json(pick_trace(SCENARIO_FIXTURES[index], SEED + index)))
-    assert again == (FIXTURES / "kill_pod.json").read_text()
+    assert again == (FIXTURES / name).read_text()
