@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "critical_path": "tracelens.analysis.critical_path:critical_path",
     "diff_cohorts": "tracelens.analysis.diff:diff_cohorts",
     "diff_traces": "tracelens.analysis.diff:diff_traces",
+    "excluded_spans": "tracelens.analysis.critical_path:excluded_spans",
     "latency_bands": "tracelens.analysis.latency_share:latency_bands",
     "latency_share": "tracelens.analysis.latency_share:latency_share",
     "make_trace": "tracelens.testing:make_trace",
