@@ -53,3 +53,34 @@ def owning_entries(parent_row: npt.NDArray[np.int64], is_entry: npt.NDArray[np.b
     """For every row, the nearest row at or above it (following parents) with ``is_entry``
     set, or -1. Iterative with memoisation: O(rows), no recursion, parent cycles tolerated."""
     return _owners(np.ascontiguousarray(parent_row, dtype=np.int64), np.ascontiguousarray(is_entry, dtype=np.bool_))  # type: ignore[no-any-return]
+
+
+@numba.njit(cache=True)
+def _sum_by_owner(owner, critical, service, n_services):  # type: ignore[no-untyped-def]
+    by_entry = np.zeros(owner.shape[0], dtype=np.int64)
+    by_service = np.zeros(n_services, dtype=np.int64)
+    for i in range(owner.shape[0]):
+        c = critical[i]
+        if c <= 0:
+            continue
+        o = owner[i]
+        if o >= 0:
+            by_entry[o] += c
+        else:
+            by_service[service[i]] += c
+    return by_entry, by_service
+
+
+def critical_time_by_owner(
+    parent_row: npt.NDArray[np.int64],
+    is_entry: npt.NDArray[np.bool_],
+    critical: npt.NDArray[np.int64],
+    service: npt.NDArray[np.int32],
+    n_services: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Critical-path ns summed per owning entry row, and, for rows no entry owns, per
+    service code -- exact integer sums in one pass."""
+    owner = owning_entries(parent_row, is_entry)
+    return _sum_by_owner(  # type: ignore[no-any-return]
+        owner, np.ascontiguousarray(critical, np.int64), np.ascontiguousarray(service, np.int32), int(n_services)
+    )

@@ -54,7 +54,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analysis.owners import owning_entries
+from tracelens.analysis.owners import critical_time_by_owner
 
 # connection types
 DIRECT: Final = "direct"
@@ -625,18 +625,11 @@ def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
 
 def _attribute_critical_path(
     sp: _Spans, is_entry: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Critical-path ns owned by each entry row, and ns owned by no entry per service
     code (top-level work of a root that is not a SERVER span, orphan fragments: it stays
     with the service of the span)."""
-    critical = sp.critical
-    owner = owning_entries(sp.parent, is_entry)
-    on_path = critical > 0
-    owned = on_path & (owner >= 0)
-    by_entry = np.bincount(owner[owned], weights=critical[owned], minlength=sp.parent.size)
-    unowned = on_path & (owner < 0)
-    by_service = np.bincount(sp.service[unowned], weights=critical[unowned], minlength=sp.service_names.len())
-    return by_entry, by_service
+    return critical_time_by_owner(sp.parent, is_entry, sp.critical, sp.service, sp.service_names.len())
 
 
 # --- aggregation ---------------------------------------------------------------------------
@@ -700,14 +693,14 @@ def _edge_frame(calls: pl.DataFrame, names: _NodeNames, total_cp_ns: int) -> pl.
 
 
 def _node_frame(
-    sp: _Spans, calls: pl.DataFrame, names: _NodeNames, unowned_cp: npt.NDArray[np.float64], total_cp_ns: int, window_s: float
+    sp: _Spans, calls: pl.DataFrame, names: _NodeNames, unowned_cp: npt.NDArray[np.int64], total_cp_ns: int, window_s: float
 ) -> pl.DataFrame:
     """One row per node: RED of its incoming calls, critical-path time (owned through its
     incoming calls, plus time no call owns in a service's own spans)."""
     k = len(names.names)
     spans = np.zeros(k, dtype=np.int64)
     spans[: sp.service_names.len()] = np.bincount(sp.service, minlength=sp.service_names.len())
-    cp_ns = np.zeros(k, dtype=np.float64)
+    cp_ns = np.zeros(k, dtype=np.int64)
     cp_ns[: unowned_cp.size] = unowned_cp
     incoming = (
         calls.group_by("target")
@@ -791,9 +784,9 @@ def service_graph(
     calls = resolved.calls
     by_entry, unowned = _attribute_critical_path(sp, resolved.is_entry)
     entry = calls["entry_row"].to_numpy()
-    owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0.0) if entry.size else np.zeros(0)
+    owned = np.where(entry >= 0, by_entry[np.where(entry >= 0, entry, 0)], 0) if entry.size else np.zeros(0, np.int64)
     total_cp = int(sp.critical.sum())
-    calls = calls.with_columns(pl.Series("critical_path_ns", np.rint(owned).astype(np.int64)))
+    calls = calls.with_columns(pl.Series("critical_path_ns", owned, dtype=pl.Int64))
     edges = _edge_frame(calls, resolved.names, total_cp)
     nodes = _node_frame(sp, calls, resolved.names, unowned, total_cp, _window_seconds(sp.start))
     return ServiceGraph(
