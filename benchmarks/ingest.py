@@ -202,14 +202,14 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
         process.wait(30)
 
 
-def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float, profile: Path | None = None) -> Result:
+def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float, profile: Path | None = None, extra: tuple[str, ...] = ()) -> Result:
     import polars as pl
 
     import tracelens
 
     data = workdir / f"data-{transport}"
     command = [sys.executable, "-c", "from tracelens.cli.main import main; main()", "serve", "--data", str(data),
-               "--grpc-port", "0", "--http-port", "0", "--log-level", "warning", "--flush-interval", str(flush_interval)]
+               "--grpc-port", "0", "--http-port", "0", "--log-level", "warning", "--flush-interval", str(flush_interval), *extra]
     process = subprocess.Popen(command)
     try:
         status = wait_for_file(data / "receiver-status.json", process)
@@ -257,6 +257,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--transports", default="grpc,http")
     parser.add_argument("--flush-interval", type=float, default=0.5)
+    parser.add_argument("--serve-option", action="append", default=[], help="extra `tracelens serve` option (repeatable), e.g. --serve-option=--grpc-workers=8")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the tracelens server here")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -273,7 +274,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
         for transport in args.transports.split(","):
             bare = bench_bare(transport, args.clients, spans, Path(tmp))
-            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval, args.profile)
+            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval, args.profile, tuple(args.serve_option))
             results += [bare, ours]
             print(f"\n{transport}:")
             for result in (bare, ours):

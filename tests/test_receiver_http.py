@@ -274,3 +274,16 @@ def test_status_endpoint_reports_counters_and_store(tmp_path):
         assert report["rejected_spans"] == {"invalid_trace_id": 1}
         assert report["refused_requests"] == {"undecodable": 1}
         assert report["wal_backlog_bytes"] >= 0 and "table_rows" in report["store"]
+
+
+def test_r4_http_header_passed_into_resource_attributes(tmp_path):
+    import polars as pl
+
+    with running_receiver(tmp_path, header_attributes=("X-Tenant",)) as (rx, store):
+        assert http_post(rx.http_port, otlp_request(2).SerializeToString(), PROTOBUF | {"x-TENANT": "acme"})[0] == 200
+        tenants = stored_spans(store).select(
+            pl.col(s.RESOURCE_ATTRIBUTES).list.eval(
+                pl.element().filter(pl.element().struct.field("key") == "x-tenant").struct.field("str")
+            )
+        ).to_series().to_list()
+        assert tenants == [["acme"], ["acme"]]

@@ -60,6 +60,7 @@ def _port(value: str) -> int | None:
 @click.option("--max-memory", default=None, help="Process memory above which clients are asked to retry later (e.g. 2GiB).")
 @click.option("--header-attribute", "header_attributes", multiple=True, metavar="HEADER[=KEY]", help="Copy a request header into a resource attribute of every span (repeatable).")
 @click.option("--flush-interval", default=None, type=float, help="Seconds between WAL-to-table flushes.")
+@click.option("--grpc-workers", default=None, type=click.IntRange(1, 1024), help="Concurrent OTLP/gRPC exports (threads).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @handle_errors
 def serve(
@@ -77,6 +78,7 @@ def serve(
     max_memory: str | None,
     header_attributes: tuple[str, ...],
     flush_interval: float | None,
+    grpc_workers: int | None,
     log_level: str,
 ) -> None:
     """Receive OTLP traces (gRPC and HTTP) into the span store until Ctrl-C or SIGTERM.
@@ -113,6 +115,8 @@ def serve(
         max_memory_bytes=parse_size(max_memory) if max_memory else None,
         header_attributes=header_attributes,
     )
+    if grpc_workers is not None:
+        receiver_config = replace(receiver_config, grpc_workers=grpc_workers)
     store_config = StoreConfig(path=data)
     if retention:
         store_config = replace(store_config, retention_seconds=parse_duration(retention).total_seconds())

@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,7 @@ MEDIA_TYPES = {
 MAX_DRAIN_BYTES = 256 * 1024 * 1024
 IDLE_CONNECTION_TIMEOUT_SECONDS = 60.0
 _READ_CHUNK = 1 << 20
+_DATE_CACHE: list[Any] = [0, ""]  # [second, formatted Date header]
 
 _HTTP_BY_REFUSAL = {
     Reason.UNDECODABLE: (HTTPStatus.BAD_REQUEST, code_pb2.INVALID_ARGUMENT),
@@ -184,6 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle()
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError):
             pass  # a client that goes away mid-handshake or mid-request is not our error
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header, formatted once per second rather than once per response.
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        now = int(time.time())
+        cached = _DATE_CACHE
+        if cached[0] != now:
+            cached[:] = [now, super().date_time_string(now)]
+        return str(cached[1])
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         logger.debug("%s %s", self.address_string(), format % args)
@@ -353,9 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._request_body(encoding)
         coding = ",".join(content_codings(self.headers.get("Content-Encoding"))) or "identity"
         self._pipeline.counters.request(TRANSPORT, len(body), coding)
-        headers = {key.lower(): value for key, value in self.headers.items()}
         try:
-            outcome = self._pipeline.export(body, encoding, headers, self._peer)
+            # self.headers looks names up case-insensitively, as R4 header attributes need
+            outcome = self._pipeline.export(body, encoding, self.headers, self._peer)
         except Exception:  # a bug of ours: a real internal failure, the one case for 500 (H8)
             logger.exception("internal error while handling an OTLP/HTTP export from %s", self._peer)
             outcome = self._pipeline.refuse(Reason.INTERNAL, "internal error (see the receiver log)", self._peer)

@@ -182,8 +182,10 @@ class Pipeline:
     def warm_up(self) -> None:
         """Decode one tiny request per encoding, so that compiling the decoders' kernels
         (seconds on a busy machine) happens at start, not while a client waits."""
+        from tracelens.ingest import warm_up
         from tracelens.receiver.wire import warm_up_request
 
+        warm_up()  # the protobuf kernels with attributes, events and links
         for encoding, decoder in self._decoders.items():
             try:
                 decoder(warm_up_request(encoding))
