@@ -59,3 +59,32 @@ def test_status_command_without_and_after_a_receiver(tmp_path):
     assert human.exit_code == 0
     assert "stopped" in human.output and "3 span(s) in 1 request(s)" in human.output
     assert "invalid_trace_id 1" in human.output
+
+
+def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--data", str(tmp_path / "d"), "--grpc-port", "0", "--http-port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot listen for OTLP/HTTP" in result.output and "Traceback" not in result.output
+
+
+def test_http_keep_alive_request_after_stop_is_told_to_retry(tmp_path):
+    import http.client
+
+    from receiver_support import running_receiver
+
+    with running_receiver(tmp_path) as (rx, _):
+        connection = http.client.HTTPConnection("127.0.0.1", rx.http_port, timeout=30)
+        body = otlp_request(1).SerializeToString()
+        connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+        assert connection.getresponse().read() is not None
+        rx.stop(grace=1)
+        connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+        response = connection.getresponse()
+        assert response.status == 503 and response.getheader("Retry-After") == "1"
+        connection.close()

@@ -358,6 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _export_traces(self) -> None:
         self._check_auth(media_encoding(self.headers.get("Content-Type")) or Encoding.JSON)
         encoding = self._request_encoding()
+        if self.server.transport.stopping:  # a late request on a kept-alive connection
+            self._drain()
+            raise _Refusal(self._pipeline.refuse(Reason.OVERLOADED, "shutting down; retry later", self._peer, retry=True), encoding)
         refusal = self._pipeline.overloaded(self._peer)
         if refusal is not None:
             self._drain()
