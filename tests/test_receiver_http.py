@@ -287,3 +287,28 @@ def test_r4_http_header_passed_into_resource_attributes(tmp_path):
             )
         ).to_series().to_list()
         assert tenants == [["acme"], ["acme"]]
+
+
+def test_h8_500_and_internal_only_for_a_real_internal_failure(tmp_path):
+    """A bug in a decoder (here: one that raises RuntimeError) is the one case for 500 /
+    INTERNAL; it is counted and the server keeps serving."""
+    import grpc
+    from receiver_support import grpc_call
+
+    from tracelens.config import ReceiverConfig
+    from tracelens.receiver import Receiver
+    from tracelens.store import Store
+
+    def broken(body: bytes):  # type: ignore[no-untyped-def]
+        raise RuntimeError("bug")
+
+    with Store.open(tmp_path / "data") as store:
+        receiver = Receiver(store, ReceiverConfig(grpc_port=0, http_port=0), decoders={Encoding.PROTOBUF: broken})
+        with receiver:
+            status, _, body = http_post(receiver.http_port, otlp_request(1).SerializeToString(), PROTOBUF)
+            assert status == 500 and _status(body, Encoding.PROTOBUF).code == 13
+            with pytest.raises(grpc.RpcError) as failure:
+                grpc_call(receiver.grpc_port, otlp_request(1).SerializeToString())
+            assert failure.value.code() == grpc.StatusCode.INTERNAL
+            assert receiver.counters["refused_requests"] == {"internal": 2}
+            assert http_post(receiver.http_port, b"", {}, path="/api/v1/status", method="GET")[0] == 200

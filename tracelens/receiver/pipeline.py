@@ -189,8 +189,8 @@ class Pipeline:
         for encoding, decoder in self._decoders.items():
             try:
                 decoder(warm_up_request(encoding))
-            except DecodeError:
-                logger.debug("warm-up request rejected by the %s decoder", encoding.name)
+            except Exception as exc:  # the server still starts; requests will say what fails
+                logger.warning("warm-up of the %s decoder failed: %s", encoding.name.lower(), exc)
 
     def overloaded(self, peer: str) -> Outcome | None:
         """The overload refusal to send before even reading a body, or None."""
