@@ -12,7 +12,7 @@ import pytest
 
 from tracelens import schema as s
 from tracelens.analysis.critical_path import critical_path_reference
-from tracelens.analysis.owners import owning_entries
+from tracelens.analysis.owners import factorize, owning_entries
 from tracelens.analysis.service_graph import service_graph
 from tracelens.model.tree import trees
 from tracelens.testing import make_spans, make_trace, span_id_for
@@ -261,3 +261,8 @@ def test_a_linked_consumer_call_belongs_to_the_producers_trace(graph):
     per_trace = graph.trace_edges().filter((pl.col("source") == "frontend") & (pl.col("target") == "fulfillment"))
     checkout_traces = set(graph.trace_edges().filter(pl.col("target") == "cart")["trace_id"])
     assert set(per_trace["trace_id"]) == checkout_traces and per_trace["calls"].to_list() == [1, 1]
+
+
+def test_factorize_codes_by_first_appearance():
+    codes, first = factorize(np.array([7, 3, 7, 9, 3], dtype=np.uint64))
+    assert codes.tolist() == [0, 1, 0, 2, 1] and first.tolist() == [0, 1, 3]

@@ -54,7 +54,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analysis.owners import critical_time_by_owner
+from tracelens.analysis.owners import critical_time_by_owner, factorize
 
 # connection types
 DIRECT: Final = "direct"
@@ -188,7 +188,11 @@ class ServiceGraph:
     @property
     def trace_ids(self) -> pl.Series:
         """trace_id of each trace index (the ``trace`` column of ``calls``)."""
-        return self.trace_id_column.gather(self.trace_first_row)
+        # first rows are increasing (traces are numbered by first appearance): a boolean
+        # filter keeps them in trace order without gathering from a many-chunk column
+        keep = np.zeros(self.trace_id_column.len(), dtype=np.bool_)
+        keep[self.trace_first_row] = True
+        return self.trace_id_column.filter(pl.Series(keep))
 
     def __repr__(self) -> str:
         return (
@@ -393,8 +397,12 @@ def _name_rows(
     hashes = (
         frame.lazy().select(columns).filter(pl.Series(mask)).select(pl.struct(columns).hash().alias("h")).collect()["h"].to_numpy()
     )
-    _, first, group = np.unique(hashes, return_index=True, return_inverse=True)
-    return group.astype(np.int64, copy=False), frame.select(columns)[rows[first]].select(*exprs)
+    group, first = factorize(hashes)
+    # a boolean filter, not a gather: gathering rows of a many-chunk frame rechunks it.
+    # Groups are numbered by first appearance, so their first rows come out in group order.
+    representative = np.zeros(frame.height, dtype=np.bool_)
+    representative[rows[first]] = True
+    return group, frame.lazy().select(columns).filter(pl.Series(representative)).select(*exprs).collect()
 
 
 def _nullable(values: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> pl.Series:
