@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from tracelens.cli.main import cli
 
 
+@pytest.mark.slow
 def test_demo_json_run(tmp_path):
     data = tmp_path / "shop"
     result = CliRunner().invoke(
@@ -17,7 +19,7 @@ def test_demo_json_run(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["data"] == str(data)
-    counts = {k: payload[k] for k in ("requests", "spans_ended", "spans_stored", "failed_requests")}
+    counts = {k: payload[k] for k in ("requests", "spans_ended", "spans_stored", "failed_requests", "slowest_export_seconds")}
     assert payload["spans_stored"] == payload["spans_ended"] > 0, counts
     assert [c["scenario"] for c in payload["chaos"]] == ["kill-pod@1m+2m"]
     assert {slo["slo"] for slo in payload["slos"]} == {"shop-availability", "checkout-latency"}

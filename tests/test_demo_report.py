@@ -102,6 +102,7 @@ def test_canary_verdict_fails_v2_on_p95(story):
     assert story.canary.schedule == "5%:2m,25%:2m,50%:2m"
 
 
+@pytest.mark.slow
 def test_canary_v2_is_worse_on_errors_and_p95_with_enough_traffic(tmp_path):
     """Errors need volume (2.5 % of a few hundred canary requests): a canary-only run."""
     from tracelens.demo.report import compute_canary

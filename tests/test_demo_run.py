@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 import polars as pl
 
 from tracelens import schema as s
@@ -23,6 +24,7 @@ def _stored(path) -> pl.DataFrame:
     return Store.open(path, read_only=True).spans().collect().sort(s.TRACE_ID, s.SPAN_ID)
 
 
+@pytest.mark.slow
 def test_every_span_the_sdk_ended_is_in_the_store(tmp_path):
     progress = []
     run = run_demo(_config(), tmp_path / "data", lambda f, r, n: progress.append((f, r, n)), in_process=True)
@@ -49,6 +51,7 @@ def test_every_span_the_sdk_ended_is_in_the_store(tmp_path):
     assert stored[s.START].min() >= START
 
 
+@pytest.mark.slow
 def test_child_process_run_is_reproducible(tmp_path):
     first = run_demo(_config(seed=3, duration=120.0), tmp_path / "a")
     second = run_demo(_config(seed=3, duration=120.0), tmp_path / "b", in_process=True)

@@ -677,6 +677,9 @@ def story_json(story: Story) -> dict[str, Any]:
         "spans_ended": m.spans_ended,
         "spans_stored": m.spans_stored,
         "failed_requests": m.failed_requests,
+        "simulation_seconds": story.run.result.wall_seconds,
+        "export_requests": story.run.result.export_requests,
+        "slowest_export_seconds": story.run.result.slowest_export_seconds,
         "scenarios": [{"scenario": label, "start": a, "end": b} for label, a, b in m.scenarios],
         "slowest": _records(story.slowest),
         "chaos": [
