@@ -240,6 +240,36 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         process.wait(60)
 
 
+def stage_breakdown(requests: list[bytes], workdir: Path) -> list[tuple[str, float]]:
+    """CPU seconds per span of each server stage, measured one after the other in this
+    process (``time.process_time``: all threads): where the end-to-end CPU goes."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from tracelens.config import StoreConfig
+    from tracelens.ingest import decode_otlp_protobuf, warm_up
+    from tracelens.store import Store
+
+    warm_up()
+    spans = 0
+    stages: list[tuple[str, float]] = []
+
+    def timed(label: str, work: object) -> object:
+        started = time.process_time()
+        result = work()  # type: ignore[operator]
+        stages.append((label, time.process_time() - started))
+        return result
+
+    timed("upb parse (the ceiling's work)", lambda: [ExportTraceServiceRequest.FromString(r) for r in requests])
+    frames = timed("decode to span frame (ingest)", lambda: [decode_otlp_protobuf(r).spans for r in requests])
+    spans = sum(f.height for f in frames)  # type: ignore[union-attr]
+    path = workdir / "stages"
+    store = Store.open(path, StoreConfig(path=path, flush_interval_seconds=3600))
+    timed("WAL append, fsync (store)", lambda: [store.append(f) for f in frames])  # type: ignore[union-attr]
+    timed("flush into the table (store)", store.flush)
+    store.close()
+    return [(label, seconds / spans) for label, seconds in stages]
+
+
 def make_requests(n: int, spans_per_request: int) -> list[bytes]:
     from benchmarks.workload import realistic_requests
 
@@ -272,6 +302,9 @@ def main() -> None:
           f"{args.clients} client processes; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     results = []
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
+        print("\nserver stages, CPU per span (one thread, one after the other):")
+        for label, seconds in stage_breakdown(REQUESTS[:40], Path(tmp)):
+            print(f"  {label:32s} {seconds * 1e6:7.2f} us/span  = {1 / seconds:>10,.0f} spans per CPU-second")
         for transport in args.transports.split(","):
             bare = bench_bare(transport, args.clients, spans, Path(tmp))
             ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval, args.profile, tuple(args.serve_option))
