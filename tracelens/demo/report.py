@@ -623,12 +623,8 @@ def render_graph(story: Story) -> RenderableType:
 
 def render_breaker(story: Story) -> RenderableType:
     counts = story.breaker_counts
-    body: list[RenderableType] = [
-        Text(
-            "payment client calls by breaker state: "
-            + ", ".join(f"{state} {counts[state]}" for state in ("closed", "open", "half_open") if state in counts)
-        )
-    ]
+    by_state = ", ".join(f"{state} {counts[state]}" for state in ("closed", "open", "half_open") if state in counts)
+    body: list[RenderableType] = [Text(f"payment client calls by breaker state: {by_state or 'no payment calls'}")]
     if story.breaker_episodes:
         table = _table("opened", "last rejection", "rejected calls (fail fast)", "half-open trials", "chaos then")
         for e in story.breaker_episodes:
