@@ -188,7 +188,7 @@ def test_retention_runs_from_the_flusher_when_configured(tmp_path):
         store.append(traces_frame(["fresh"], epoch=now))
         store.flush()
         store.start_flusher()
-        for _ in range(200):
+        for _ in range(400):
             if store.stats()["table_days"] == 1:
                 break
             store._stop.wait(0.05)
