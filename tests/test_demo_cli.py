@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from click.testing import CliRunner
@@ -24,6 +25,14 @@ def test_demo_json_run(tmp_path):
     assert [c["scenario"] for c in payload["chaos"]] == ["kill-pod@1m+2m"]
     assert {slo["slo"] for slo in payload["slos"]} == {"shop-availability", "checkout-latency"}
     assert (data / "demo-slos.yaml").exists()
+    # every "dig further" command runs against the data it names (1 = a gate that failed)
+    commands = [c for c in payload["commands"].values() if c.startswith("tracelens ")]
+    assert len(commands) >= 4
+    for line in commands:
+        ran = CliRunner().invoke(cli, shlex.split(line)[1:])
+        assert ran.exit_code in (0, 1), (line, ran.output)
+        assert ran.exception is None or isinstance(ran.exception, SystemExit), (line, ran.exception)
+        assert "Traceback" not in ran.output and "Usage:" not in ran.output, (line, ran.output)
 
 
 def test_demo_rejects_a_bad_duration():

@@ -70,7 +70,7 @@ def demo(data: Path | None, scenarios: tuple[str, ...], duration: str, rps: floa
     if not console.is_terminal:
         console.width = 140  # piped or logged: no terminal to wrap for, keep tables whole
     for part in render(story):
-        console.print(part)
+        console.print(part, soft_wrap=True)  # long commands stay on one line for copy-paste
     console.print(f"\nThe spans are kept in {run.data} (pass --data {run.data} to any tracelens command).")
 
 

@@ -409,7 +409,55 @@ class Story:
     breaker_counts: dict[str, int]
     breaker_episodes: list[BreakerEpisode]
     canary: CanaryReport | None = None
+    commands: dict[str, str] = field(default_factory=dict)  # section -> what to type to dig further
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def compute_commands(story: Story) -> dict[str, str]:
+    """Per section, the command a user types to dig further, filled with this run's values
+    (a Python one-liner where this build has no such subcommand)."""
+    data = story.run.data
+    first = story.slowest[s.TRACE_ID][0] if story.slowest.height else "<trace-id>"
+    calm_p95 = story.chaos[0].before.p95_ms if story.chaos else None
+    slow = f"{int(calm_p95) + 1}ms" if calm_p95 else "1s"
+    spec = story.slos.spec_path
+    found = {
+        "run": command("services", f"--data {data}", f"python -c \"import tracelens; print(tracelens.open('{data}').stats())\""),
+        "slowest": command(
+            "show",
+            f"{first} --data {data}",
+            f"python -c \"import tracelens; print(tracelens.open('{data}').trace('{first}'))\"",
+        ),
+        # the graph walked by the traces slower than the calm p95
+        "chaos": command(
+            "deps",
+            f"--data {data} --where 'kind = server and duration > {slow}'",
+            f"python -c \"import tracelens; print(tracelens.latency_share(tracelens.open('{data}').spans()))\"",
+        ),
+        "slos": command(
+            "slo",
+            f"history {spec} --data {data}",
+            f"python -c \"import tracelens.slo as s, tracelens as t; print(s.history(t.open('{data}').spans(), s.load('{spec}')))\"",
+        ),
+        "graph": command(
+            "deps", f"--data {data}", f"python -c \"import tracelens; print(tracelens.service_graph(tracelens.open('{data}').spans()).edges)\""
+        ),
+        "breaker": command(
+            "search",
+            f"'circuit_breaker.state = \"open\"' --data {data}",
+            f"python -c \"import tracelens as t; print(t.open('{data}').spans().filter(t.parse_filter('circuit_breaker.state = \\\"open\\\"')).collect())\"",
+        ),
+    }
+    if story.canary is not None:
+        report = story.canary
+        found["canary"] = command(
+            "canary",
+            f"--baseline '{CANARY_BASELINE}' --canary '{CANARY_COHORT}' --service {CANARY_SERVICE} --steps "
+            f"--start {report.since:%Y-%m-%dT%H:%M:%SZ} --schedule '{report.schedule}' --data {data}",
+            f"python -c \"import tracelens.canary.api as c, tracelens as t; print(c.compare_cohorts(t.open('{data}').spans(), "
+            f"baseline='{CANARY_BASELINE}', canary='{CANARY_COHORT}'))\"",
+        )
+    return found
 
 
 def load_spans(data: Path) -> pl.DataFrame:
@@ -421,7 +469,7 @@ def load_spans(data: Path) -> pl.DataFrame:
 def compute_story(run: DemoRun, spans: pl.DataFrame | None = None) -> Story:
     spans = load_spans(run.data) if spans is None else spans
     counts, episodes = compute_breaker(spans)
-    return Story(
+    story = Story(
         run=run,
         summary=compute_summary(run, spans),
         slowest=compute_slowest(spans),
@@ -432,6 +480,8 @@ def compute_story(run: DemoRun, spans: pl.DataFrame | None = None) -> Story:
         breaker_episodes=episodes,
         canary=compute_canary(run, spans),
     )
+    story.commands = compute_commands(story)
+    return story
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -491,8 +541,7 @@ def render_summary(story: Story) -> RenderableType:
         lines.append(Text("Chaos timeline: " + "; ".join(f"{label} ({_t(a)}-{_t(b)})" for label, a, b in m.scenarios)))
     else:
         lines.append(Text("No chaos scenario ran: a calm day."))
-    hint = command("services", f"--data {data}", f"python -c \"import tracelens; print(tracelens.open('{data}').stats())\"")
-    return _section("The run", lines, hint)
+    return _section("The run", lines, story.commands["run"])
 
 
 def render_slowest(story: Story) -> RenderableType:
@@ -508,13 +557,7 @@ def render_slowest(story: Story) -> RenderableType:
             _pct(row["share"], 0),
             chaos,
         )
-    first = story.slowest[s.TRACE_ID][0] if story.slowest.height else "<trace-id>"
-    data = story.run.data
-    hint = command(
-        "show",
-        f"{first} --data {data}",
-        f"python -c \"import tracelens; print(tracelens.TraceTree(tracelens.open('{data}').trace('{first}')))\"",
-    )
+    hint = story.commands["slowest"]
     return _section(f"The {story.slowest.height} slowest traces and their bottleneck (largest share of the critical path)", [table], hint)
 
 
@@ -542,14 +585,7 @@ def render_chaos(story: Story) -> RenderableType:
             body.append(Text(f"  -> failed requests start failing at {origin[0]}: {origin[1]} ({origin[2]} of them{where})."))
     if not body:
         body.append(Text("No chaos scenario ran (try --scenario db-slowdown,kill-pod,canary)."))
-    data = story.run.data
-    calm_p95 = story.chaos[0].before.p95_ms if story.chaos else None
-    slow = f"{int(calm_p95) + 1}ms" if calm_p95 else "1s"
-    hint = command(
-        "deps",
-        f"--data {data} --where 'kind = server and duration > {slow}'",
-        f"python -c \"import tracelens; print(tracelens.latency_share(tracelens.open('{data}').spans()))\"",
-    ) + "   # the graph the traces slower than the calm p95 walk"
+    hint = story.commands["chaos"]
     return _section("Critical-path attribution before and during each chaos window", body, hint)
 
 
@@ -591,12 +627,7 @@ def render_slos(story: Story) -> RenderableType:
         body += [Text("Burn-rate alerts, replayed minute by minute:"), alerts]
     else:
         body.append(Text("No burn-rate alert fired."))
-    data = story.run.data
-    hint = command(
-        "slo",
-        f"check --slo {report.spec_path} --data {data}",
-        f"python -c \"import tracelens.slo as s, tracelens as t; print(s.history(t.open('{data}').spans(), s.load('{report.spec_path}')))\"",
-    )
+    hint = story.commands["slos"]
     return _section("SLOs and multi-window burn-rate alerts", body, hint)
 
 
@@ -616,8 +647,7 @@ def render_graph(story: Story) -> RenderableType:
             _ms(p95),
             _pct(row["critical_path_share"]),
         )
-    data = story.run.data
-    hint = command("deps", f"--data {data}", f"python -c \"import tracelens; print(tracelens.service_graph(tracelens.open('{data}').spans()).edges)\"")
+    hint = story.commands["graph"]
     return _section("The dependency graph, as the traces walked it", [table], hint)
 
 
@@ -632,12 +662,7 @@ def render_breaker(story: Story) -> RenderableType:
         body.append(table)
     else:
         body.append(Text("The breaker never opened."))
-    data = story.run.data
-    hint = command(
-        "search",
-        f"'circuit_breaker.state = \"open\"' --data {data}",
-        f"python -c \"import tracelens as t; print(t.open('{data}').spans().filter(t.parse_filter('circuit_breaker.state = \\\"open\\\"')).collect())\"",
-    )
+    hint = story.commands["breaker"]
     return _section("The circuit breaker in web-frontend's payment client", body, hint)
 
 
@@ -696,6 +721,7 @@ def story_json(story: Story) -> dict[str, Any]:
             "calls_by_state": story.breaker_counts,
             "episodes": [asdict(e) for e in story.breaker_episodes],
         },
+        "commands": story.commands,
         "canary": None
         if story.canary is None
         else {
@@ -733,15 +759,7 @@ def render_canary(story: Story) -> RenderableType | None:
         )
     body.append(table)
     body.append(Text(f"Step by step ({report.schedule}): {report.steps.summary}"))
-    data = story.run.data
-    hint = command(
-        "canary",
-        f"--baseline '{CANARY_BASELINE}' --canary '{CANARY_COHORT}' --service {CANARY_SERVICE} --steps "
-        f"--start {report.since:%Y-%m-%dT%H:%M:%SZ} --schedule '{report.schedule}' --data {data}",
-        "python -c \"import tracelens.canary.api as c, tracelens as t; print(c.compare_cohorts(t.open('"
-        + str(data)
-        + "').spans(), baseline='service.version = \\\"1.0.0\\\"', canary='service.version = \\\"2.0.0\\\"'))\"",
-    )
+    hint = story.commands["canary"]
     return _section("The canary: payment-service v2.0 judged by the seed's rules", body, hint)
 
 
