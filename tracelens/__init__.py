@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "bottlenecks": "tracelens.analysis.latency_share:bottlenecks",
     "compare_cohorts": "tracelens.canary.api:compare_cohorts",
     "critical_path": "tracelens.analysis.critical_path:critical_path",
+    "decode_file": "tracelens.ingest:decode_file",
     "diff_cohorts": "tracelens.analysis.diff:diff_cohorts",
     "diff_traces": "tracelens.analysis.diff:diff_traces",
     "excluded_spans": "tracelens.analysis.critical_path:excluded_spans",

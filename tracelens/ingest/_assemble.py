@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from tracelens import schema as s
+from tracelens.ingest._wire import promote_views
 
 #: promoted columns read from span attributes / from the resource (service.name first)
 SPAN_PROMOTED: Final = tuple(p for p in s.PROMOTED_ATTRIBUTES if not p.resource)
@@ -33,6 +34,7 @@ TYPE_CODES: Final = {name: i for i, name in enumerate(s.ATTRIBUTE_TYPES)}
 TYPE_STRING, TYPE_BOOL, TYPE_INT, TYPE_DOUBLE, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLIST, TYPE_EMPTY = range(8)
 #: types whose value lives in the ``str`` field
 STRINGY: Final = np.array([TYPE_STRING, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLIST], np.uint8)
+_IS_STRINGY: Final = np.isin(np.arange(8), STRINGY)  # lookup table: faster than np.isin per call
 
 _ARROW_SCHEMA: Final = s.empty_frame().to_arrow().schema
 _KIND_FIELD = _ARROW_SCHEMA.field(s.KIND)
@@ -129,7 +131,7 @@ class AttrTable:
         children = [
             view_array(self.key_views, self.key_buffers),
             types,
-            view_array(self.str_views, self.str_buffers, np.isin(self.type, STRINGY)),
+            view_array(self.str_views, self.str_buffers, _IS_STRINGY[self.type]),
             pa.Array.from_buffers(pa.int64(), n, [validity(self.type == TYPE_INT), num]),
             pa.Array.from_buffers(pa.float64(), n, [validity(self.type == TYPE_DOUBLE), num]),
             pa.Array.from_buffers(pa.bool_(), n, [validity(is_bool), bools]),
@@ -186,22 +188,15 @@ def _scalar_text(table: AttrTable, row: int) -> str:
     return str(value)
 
 
-def promoted_strings(table: AttrTable, idx: np.ndarray, default: bytes | None = None) -> pa.Array:
-    """String promoted column: the winning attribute's text; non-string scalars rendered as
-    text; null where there is none (or ``default`` where there is none or it is empty)."""
-    n = len(idx)
-    has = idx >= 0
-    safe = np.where(has, idx, 0)
-    types = table.type[safe] if len(table.type) else np.full(n, TYPE_EMPTY, np.uint8)
-    types = np.where(has, types, TYPE_EMPTY)
-    stringy = np.isin(types, STRINGY)
-    views = np.zeros((n, 16), np.uint8)
-    if stringy.any():
-        views[stringy] = table.str_views[idx[stringy]]
-    valid = stringy.copy()
+def promoted_strings(table: AttrTable, idx: np.ndarray, views: np.ndarray, valid: np.ndarray, rare: np.ndarray,
+                     default: bytes | None = None) -> pa.Array:
+    """String promoted column from promote_views' output for it: the winning attribute's
+    text; int/double/bool winners rendered as text; null where there is none (or
+    ``default`` where there is none or it is empty)."""
+    valid = valid.copy()
     extra = bytearray()
     extra_index = len(table.str_buffers)
-    for row in np.flatnonzero(np.isin(types, (TYPE_INT, TYPE_DOUBLE, TYPE_BOOL))):
+    for row in np.flatnonzero(rare):
         text = _scalar_text(table, int(idx[row])).encode()
         set_view(views, int(row), text, extra_index, len(extra))
         if len(text) > 12:
@@ -243,12 +238,18 @@ def promoted_ints(table: AttrTable, idx: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), n, [validity(valid), pa.py_buffer(values)])
 
 
-def promoted_column(table: AttrTable, idx: np.ndarray, p: s.PromotedAttribute) -> pa.Array:
-    if p.column == s.SERVICE_NAME:
-        return promoted_strings(table, idx, default=_UNKNOWN_SERVICE)
-    if p.dtype == pl.Int64:
-        return promoted_ints(table, idx)
-    return promoted_strings(table, idx)
+def promoted_columns(table: AttrTable, winners: np.ndarray, promoted: tuple[s.PromotedAttribute, ...]) -> list[pa.Array]:
+    """One Arrow array per promoted attribute; ``winners[:, j]`` is column j's attribute row."""
+    winners = np.ascontiguousarray(winners, np.int64)
+    views, valid, rare = promote_views(table.type, np.ascontiguousarray(table.str_views), winners)
+    out = []
+    for j, p in enumerate(promoted):
+        if p.dtype == pl.Int64:
+            out.append(promoted_ints(table, winners[:, j]))
+        else:
+            default = _UNKNOWN_SERVICE if p.column == s.SERVICE_NAME else None
+            out.append(promoted_strings(table, winners[:, j], views[j], valid[j], rare[j], default))
+    return out
 
 
 # --- the frame ------------------------------------------------------------------------------
@@ -329,10 +330,10 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
         s.EVENTS: pa.LargeListArray.from_arrays(pa.array(c.event_offsets, pa.int64()), event_structs),
         s.LINKS: pa.LargeListArray.from_arrays(pa.array(c.link_offsets, pa.int64()), link_structs),
     }
-    for j, p in enumerate(SPAN_PROMOTED):
-        columns[p.column] = promoted_column(c.attributes, c.span_winners[:, j], p)
-    for j, p in enumerate(RESOURCE_PROMOTED):
-        columns[p.column] = promoted_column(c.resources, resource_winners[:, j], p)
+    for p, arr in zip(SPAN_PROMOTED, promoted_columns(c.attributes, c.span_winners, SPAN_PROMOTED)):
+        columns[p.column] = arr
+    for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, resource_winners, RESOURCE_PROMOTED)):
+        columns[p.column] = arr
     arrays = [columns[name] for name in s.COLUMNS]
     fields = [
         pa.field(name, arr.type, metadata=_KIND_FIELD.metadata) if name == s.KIND

@@ -26,8 +26,8 @@ field occurs twice) are flagged and finished in Python from the KeyValue's bytes
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit
-from numba.core import cgutils, types
+from numba import njit
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # error codes (returned as negative positions)
@@ -104,7 +104,8 @@ C_EVENT_ATTRS = 7
 C_LINKS = 8
 C_LINK_ATTRS = 9
 C_REJECTED = 10
-C_N = 11
+C_PENDING = 11  # fallback KeyValues of rejected spans: still validated (upb parses them)
+C_N = 12
 
 # rejection rows: input index, reason (1 trace, 2 span, 3 parent), detail (length, or -1 all zero), name off, name len
 R_INDEX = 0
@@ -117,29 +118,24 @@ R_COLS = 5
 
 # --- unmanaged array views -----------------------------------------------------------------
 # Why: every call between (non-inlined) numba functions increfs and decrefs each array
-# argument's meminfo with atomic operations; with a dozen arrays per call and ~30 calls per
-# span that was half the kernel's time. Views made with carray have no meminfo, so those
-# refcount calls return at once. The owning arrays stay alive in scan_request's frame.
+# argument's meminfo with atomic operations; perf showed NRT_incref/NRT_decref at ~30 % of
+# the kernel. A copy of the array struct with a NULL meminfo is not refcounted (the NRT
+# returns at once on NULL). The owning arrays stay alive in the entry functions' frames.
 @intrinsic
-def _voidptr(typingctx, address):
-    sig = types.voidptr(address)
-
+def unmanaged(typingctx, arr):
     def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], cgutils.voidptr_t)
+        src = context.make_array(signature.args[0])(context, builder, value=args[0])
+        dst = context.make_array(signature.return_type)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = src.shape
+        dst.strides = src.strides
+        return dst._getvalue()
 
-    return sig, codegen
-
-
-@njit(cache=True)
-def u8(a):
-    """An unmanaged view of a C-contiguous uint8 array (any number of dimensions)."""
-    return carray(_voidptr(a.ctypes.data), a.shape, dtype=np.uint8)
-
-
-@njit(cache=True)
-def i64(a):
-    """An unmanaged view of a C-contiguous int64 array (any number of dimensions)."""
-    return carray(_voidptr(a.ctypes.data), a.shape, dtype=np.int64)
+    return arr(arr), codegen
 
 
 # --- primitives ---------------------------------------------------------------------------
@@ -163,6 +159,12 @@ def read_varint(buf, pos, end):
 @njit(cache=True)
 def read_tag(buf, pos, end):
     """(field number, wire type, new position); position < 0 on a malformed tag."""
+    if pos < end and buf[pos] < 0x80:  # fast path: one-byte tag (fields 1-15)
+        b = np.int64(buf[pos])
+        wt = b & 7
+        if b < 8 or wt == 6 or wt == 7:
+            return 0, 0, ERR_WIRE
+        return b >> 3, wt, pos + 1
     v, p = read_varint(buf, pos, end)
     if p < 0 or v > np.uint64(0xFFFFFFFF):
         return 0, 0, ERR_WIRE
@@ -176,6 +178,11 @@ def read_tag(buf, pos, end):
 @njit(cache=True)
 def read_len(buf, pos, end):
     """(start, end) of a length-delimited payload; start < 0 if it overruns ``end``."""
+    if pos < end and buf[pos] < 0x80:  # fast path: length < 128
+        n = np.int64(buf[pos])
+        if n > end - pos - 1:
+            return ERR_WIRE, ERR_WIRE
+        return pos + 1, pos + 1 + n
     ln, p = read_varint(buf, pos, end)
     if p < 0 or ln > np.uint64(end - p):
         return ERR_WIRE, ERR_WIRE
@@ -351,6 +358,8 @@ def match_key(buf, s, e, keys_data, keys_off):
         ks = keys_off[k]
         if keys_off[k + 1] - ks != n:
             continue
+        if keys_data[ks] != buf[s] or keys_data[ks + n - 1] != buf[e - 1]:  # cheap reject
+            continue
         same = True
         for j in range(n):
             if keys_data[ks + j] != buf[s + j]:
@@ -420,8 +429,8 @@ def count_request(buf_owner):
     """Exact sizes of every output table (see C_*); counts[C_N-1..] unused. Negative first
     element on malformed input."""
     counts_owner = np.zeros(C_N, np.int64)
-    counts = i64(counts_owner)
-    buf = u8(buf_owner)
+    counts = unmanaged(counts_owner)
+    buf = unmanaged(buf_owner)
     end = len(buf)
     pos = 0
     while pos < end:
@@ -880,6 +889,18 @@ def parse_resource(buf, pos, end, r_row, rai, rav, r_win, r_prio, cur, depth, rk
 
 
 @njit(cache=True)
+def keep_pending(ai, lo, hi, pv, cur):
+    """Remember fallback KeyValues among rows lo..hi (about to be rolled back)."""
+    for a in range(lo, hi):
+        if ai[a, A_FALLBACK]:
+            j = cur[C_PENDING]
+            pv[j, 0] = ai[a, A_KV_OFF]
+            pv[j, 1] = ai[a, A_KV_LEN]
+            pv[j, 2] = ai[a, A_DEPTH]
+            cur[C_PENDING] += 1
+
+
+@njit(cache=True)
 def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_prio_o, n_slots,
                  rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots):
     """Pass 2. Returns (error/position, cursors, and every output array)."""
@@ -915,48 +936,50 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
     lai_o = np.zeros((counts[C_LINK_ATTRS], A_COLS), np.int64)
     lav_o = np.zeros((counts[C_LINK_ATTRS], 32), np.uint8)
     rj_o = np.zeros((n_spans, R_COLS), np.int64)
-    cur = i64(cur_o)
-    si = i64(si_o)
-    sv = u8(sv_o)
-    s_win = i64(s_win_o)
-    s_prio = i64(s_prio_o)
-    s_attr_off = i64(s_attr_off_o)
-    s_event_off = i64(s_event_off_o)
-    s_link_off = i64(s_link_off_o)
-    sai = i64(sai_o)
-    sav = u8(sav_o)
-    rai = i64(rai_o)
-    rav = u8(rav_o)
-    r_win = i64(r_win_o)
-    r_prio = i64(r_prio_o)
-    r_attr_off = i64(r_attr_off_o)
-    cv = u8(cv_o)
-    cai = i64(cai_o)
-    cav = u8(cav_o)
-    ei = i64(ei_o)
-    ev = u8(ev_o)
-    e_attr_off = i64(e_attr_off_o)
-    eai = i64(eai_o)
-    eav = u8(eav_o)
-    li = i64(li_o)
-    lv = u8(lv_o)
-    l_attr_off = i64(l_attr_off_o)
-    lai = i64(lai_o)
-    lav = u8(lav_o)
-    rj = i64(rj_o)
-    buf = u8(buf_owner)
+    pv_o = np.zeros((counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3), np.int64)
+    pv = unmanaged(pv_o)
+    cur = unmanaged(cur_o)
+    si = unmanaged(si_o)
+    sv = unmanaged(sv_o)
+    s_win = unmanaged(s_win_o)
+    s_prio = unmanaged(s_prio_o)
+    s_attr_off = unmanaged(s_attr_off_o)
+    s_event_off = unmanaged(s_event_off_o)
+    s_link_off = unmanaged(s_link_off_o)
+    sai = unmanaged(sai_o)
+    sav = unmanaged(sav_o)
+    rai = unmanaged(rai_o)
+    rav = unmanaged(rav_o)
+    r_win = unmanaged(r_win_o)
+    r_prio = unmanaged(r_prio_o)
+    r_attr_off = unmanaged(r_attr_off_o)
+    cv = unmanaged(cv_o)
+    cai = unmanaged(cai_o)
+    cav = unmanaged(cav_o)
+    ei = unmanaged(ei_o)
+    ev = unmanaged(ev_o)
+    e_attr_off = unmanaged(e_attr_off_o)
+    eai = unmanaged(eai_o)
+    eav = unmanaged(eav_o)
+    li = unmanaged(li_o)
+    lv = unmanaged(lv_o)
+    l_attr_off = unmanaged(l_attr_off_o)
+    lai = unmanaged(lai_o)
+    lav = unmanaged(lav_o)
+    rj = unmanaged(rj_o)
+    buf = unmanaged(buf_owner)
     no_keys_data_o = np.zeros(0, np.uint8)
     no_keys_off_o = np.zeros(1, np.int64)
-    no_keys_data = u8(no_keys_data_o)
-    no_keys_off = i64(no_keys_off_o)
-    keys_data = u8(keys_data_o)
-    keys_off = i64(keys_off_o)
-    keys_slot = i64(keys_slot_o)
-    keys_prio = i64(keys_prio_o)
-    rkeys_data = u8(rkeys_data_o)
-    rkeys_off = i64(rkeys_off_o)
-    rkeys_slot = i64(rkeys_slot_o)
-    rkeys_prio = i64(rkeys_prio_o)
+    no_keys_data = unmanaged(no_keys_data_o)
+    no_keys_off = unmanaged(no_keys_off_o)
+    keys_data = unmanaged(keys_data_o)
+    keys_off = unmanaged(keys_off_o)
+    keys_slot = unmanaged(keys_slot_o)
+    keys_prio = unmanaged(keys_prio_o)
+    rkeys_data = unmanaged(rkeys_data_o)
+    rkeys_off = unmanaged(rkeys_off_o)
+    rkeys_slot = unmanaged(rkeys_slot_o)
+    rkeys_prio = unmanaged(rkeys_prio_o)
 
     status = 0
     end = len(buf)
@@ -1061,6 +1084,9 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
                                 rj[j, R_DETAIL] = detail
                                 rj[j, R_NAME_OFF] = si[row, S_NAME_OFF]
                                 rj[j, R_NAME_LEN] = si[row, S_NAME_LEN]
+                                keep_pending(sai, mark_attrs, cur[C_SPAN_ATTRS], pv, cur)
+                                keep_pending(eai, mark_event_attrs, cur[C_EVENT_ATTRS], pv, cur)
+                                keep_pending(lai, mark_link_attrs, cur[C_LINK_ATTRS], pv, cur)
                                 # roll back everything this span appended
                                 cur[C_SPAN_ATTRS] = mark_attrs
                                 cur[C_EVENTS] = mark_events
@@ -1097,7 +1123,7 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
         cv_o, cai_o, cav_o,
         ei_o, ev_o, e_attr_off_o, eai_o, eav_o,
         li_o, lv_o, l_attr_off_o, lai_o, lav_o,
-        rj_o,
+        rj_o, pv_o,
     )
 
 
@@ -1154,3 +1180,28 @@ def parent_ids(buf, offs, lens):
             out[16 * i + 2 * k] = digits[b >> 4]
             out[16 * i + 2 * k + 1] = digits[b & 15]
     return out, valid
+
+
+# --- promoted columns ---------------------------------------------------------------------------
+@njit(cache=True)
+def promote_views(types, str_views, winners):
+    """For each promoted column j and span i: the string view of attribute winners[i, j]
+    when it is string-like; ``rare`` marks winners that need a conversion in Python
+    (int/double/bool values rendered as text)."""
+    n, k = winners.shape
+    views = np.zeros((k, n, 16), np.uint8)
+    valid = np.zeros((k, n), np.bool_)
+    rare = np.zeros((k, n), np.bool_)
+    for j in range(k):
+        for i in range(n):
+            a = winners[i, j]
+            if a < 0:
+                continue
+            t = types[a]
+            if t == T_STRING or t == T_BYTES or t == T_ARRAY or t == T_KVLIST:
+                for b in range(16):
+                    views[j, i, b] = str_views[a, b]
+                valid[j, i] = True
+            elif t == T_INT or t == T_DOUBLE or t == T_BOOL:
+                rare[j, i] = True
+    return views, valid, rare

@@ -133,7 +133,7 @@ class _Builder:
             self.cv, self.cai, self.cav,
             self.ei, self.ev, self.e_attr_off, self.eai, self.eav,
             self.li, self.lv, self.l_attr_off, self.lai, self.lav,
-            self.rj,
+            self.rj, self.pv,
         ) = out
 
     def attr_table(self, ai: np.ndarray, av: np.ndarray, offsets: np.ndarray) -> AttrTable:
@@ -149,6 +149,17 @@ class _Builder:
             str_buffers=[self.input] if extra is None else [self.input, extra],
         )
 
+    def parse_keyvalue(self, off: int, ln: int, depth: int) -> KeyValue:
+        """A KeyValue the kernel left to upb, with upb's verdict and depth limit."""
+        try:
+            kv = KeyValue.FromString(self.data[off : off + ln])
+        except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
+            msg = f"not a valid OTLP ExportTraceServiceRequest: {exc}"
+            raise DecodeError(msg) from exc
+        if kv.HasField("value") and depth + 1 + _nested_depth(kv.value) > w.MAX_DEPTH:
+            raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[w.ERR_DEPTH]}")
+        return kv
+
     def finish_fallbacks(self, ai: np.ndarray, av: np.ndarray) -> pa.Buffer | None:
         """Render bytes/array/kvlist values (and merged AnyValues) with upb, like the reference."""
         rows = np.flatnonzero(ai[:, w.A_FALLBACK])
@@ -156,14 +167,7 @@ class _Builder:
             return None
         extra = bytearray()
         for row in rows:
-            off, ln = int(ai[row, w.A_KV_OFF]), int(ai[row, w.A_KV_LEN])
-            try:
-                kv = KeyValue.FromString(self.data[off : off + ln])
-            except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-                msg = f"not a valid OTLP ExportTraceServiceRequest: {exc}"
-                raise DecodeError(msg) from exc
-            if kv.HasField("value") and ai[row, w.A_DEPTH] + 1 + _nested_depth(kv.value) > w.MAX_DEPTH:
-                raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[w.ERR_DEPTH]}")
+            kv = self.parse_keyvalue(int(ai[row, w.A_KV_OFF]), int(ai[row, w.A_KV_LEN]), int(ai[row, w.A_DEPTH]))
             attr = keyvalue_typed(kv)
             code = s.ATTRIBUTE_TYPES.index(str(attr["type"]))
             ai[row, w.A_TYPE] = code
@@ -236,8 +240,11 @@ class _Builder:
         )
 
     def result(self) -> DecodeResult:
-        # scope attributes are validated (upb would reject bad ones) but not kept
+        # scope attributes and the attributes of rejected spans are validated (upb would
+        # refuse the request over them) but not kept
         self.finish_fallbacks(self.cai[: self.cur[w.C_SCOPE_ATTRS]], self.cav)
+        for off, ln, depth in self.pv[: self.cur[w.C_PENDING]]:
+            self.parse_keyvalue(int(off), int(ln), int(depth))
         columns = self.columns()
         return self.rejections().result(assemble(columns))
 
