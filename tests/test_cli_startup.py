@@ -5,14 +5,23 @@ import sys
 import time
 
 
-def test_help_starts_in_under_half_a_second():
-    best = float("inf")
-    for _ in range(5):  # best of five: the machine is shared and noisy
+def _best_of(runs: int, args: list[str]) -> tuple[float, str]:
+    best, out = float("inf"), ""
+    for _ in range(runs):
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "tracelens", "--help"], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True).stdout
         best = min(best, time.perf_counter() - started)
-    assert "Usage" in out.stdout
-    assert best < 0.5, f"tracelens --help took {best:.2f}s"
+    return best, out
+
+
+def test_help_starts_in_under_half_a_second():
+    best, out = _best_of(5, ["-m", "tracelens", "--help"])
+    assert "Usage" in out
+    # 0.5 s on a quiet machine (a bare `import click` costs ~0.1 s there). On a loaded one
+    # everything is slower, so the bound also scales with what the bare import costs now.
+    baseline, _ = _best_of(5, ["-c", "import click"])
+    bound = max(0.5, 2.5 * baseline)
+    assert best < bound, f"tracelens --help took {best:.2f}s (bound {bound:.2f}s, bare click import {baseline:.2f}s)"
 
 
 def test_help_imports_no_heavy_module():
