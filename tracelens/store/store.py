@@ -422,6 +422,8 @@ class Store:
         """Read-only view of the WAL: records newer than the table's flushed mark. The WAL
         is read before the table snapshot (see the module docstring)."""
         records = list(walmod.read_records(self.path / WAL_DIR))
+        if not records:  # the common case for readers: skip the table's mark (a log read)
+            return [], 0
         flushed = self._table.flushed_seq()
         return [r for r in records if r.seq > flushed], flushed
 
@@ -495,7 +497,8 @@ class Store:
         quarantine = self.path / WAL_DIR / walmod.QUARANTINE_DIR
         result: dict[str, Any] = {"path": str(self.path), "read_only": self.read_only}
         if self.read_only:
-            records, flushed = self._unflushed_records_on_disk()
+            records, _ = self._unflushed_records_on_disk()
+            flushed = self._table.flushed_seq()
             segments = walmod.list_segments(self.path / WAL_DIR)
             result |= {
                 "wal_backlog_bytes": sum(len(r.payload) for r in records),
