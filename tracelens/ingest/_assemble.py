@@ -46,6 +46,15 @@ _ATTR_TYPE_VALUES = pa.array(s.ATTRIBUTE_TYPES, pa.large_string())
 _TIME = pa.timestamp("ns", tz="UTC")
 _VIEW = pa.string_view()
 _UNKNOWN_SERVICE = s.UNKNOWN_SERVICE.encode()
+_ATTR_FIELDS: Final = [
+    pa.field("key", _VIEW),
+    pa.field("type", _ATTR_TYPE_FIELD.type, metadata=_ATTR_TYPE_FIELD.metadata),
+    pa.field("str", _VIEW),
+    pa.field("int", pa.int64()),
+    pa.field("float", pa.float64()),
+    pa.field("bool", pa.bool_()),
+]
+_SCHEMAS: dict[tuple[pa.DataType, ...], pa.Schema] = {}  # arrow schema per column-type tuple (few)
 
 
 # --- string views ---------------------------------------------------------------------------
@@ -120,14 +129,6 @@ class AttrTable:
         num = pa.py_buffer(np.ascontiguousarray(self.num, np.int64))
         is_bool = self.type == TYPE_BOOL
         bools = pa.py_buffer(np.packbits(self.num != 0, bitorder="little"))
-        fields = [
-            pa.field("key", _VIEW),
-            pa.field("type", _ATTR_TYPE_FIELD.type, metadata=_ATTR_TYPE_FIELD.metadata),
-            pa.field("str", _VIEW),
-            pa.field("int", pa.int64()),
-            pa.field("float", pa.float64()),
-            pa.field("bool", pa.bool_()),
-        ]
         children = [
             view_array(self.key_views, self.key_buffers),
             types,
@@ -136,7 +137,7 @@ class AttrTable:
             pa.Array.from_buffers(pa.float64(), n, [validity(self.type == TYPE_DOUBLE), num]),
             pa.Array.from_buffers(pa.bool_(), n, [validity(is_bool), bools]),
         ]
-        return pa.StructArray.from_arrays(children, fields=fields)
+        return pa.StructArray.from_arrays(children, fields=_ATTR_FIELDS)
 
     def list_array(self) -> pa.Array:
         return pa.LargeListArray.from_arrays(pa.array(self.offsets, pa.int64()), self.struct_array())
@@ -335,10 +336,19 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
     for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, resource_winners, RESOURCE_PROMOTED)):
         columns[p.column] = arr
     arrays = [columns[name] for name in s.COLUMNS]
-    fields = [
-        pa.field(name, arr.type, metadata=_KIND_FIELD.metadata) if name == s.KIND
-        else pa.field(name, arr.type, metadata=_STATUS_FIELD.metadata) if name == s.STATUS_CODE
-        else pa.field(name, arr.type)
-        for name, arr in zip(s.COLUMNS, arrays)
-    ]
-    return pl.DataFrame(pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)))
+    return pl.DataFrame(pa.RecordBatch.from_arrays(arrays, schema=_schema(arrays)))
+
+
+def _schema(arrays: list[pa.Array]) -> pa.Schema:
+    """The batch schema (Enum metadata on kind/status), built once per set of column types."""
+    types = tuple(arr.type for arr in arrays)
+    schema = _SCHEMAS.get(types)
+    if schema is None:
+        fields = [
+            pa.field(name, t, metadata=_KIND_FIELD.metadata) if name == s.KIND
+            else pa.field(name, t, metadata=_STATUS_FIELD.metadata) if name == s.STATUS_CODE
+            else pa.field(name, t)
+            for name, t in zip(s.COLUMNS, types)
+        ]
+        schema = _SCHEMAS.setdefault(types, pa.schema(fields))
+    return schema
