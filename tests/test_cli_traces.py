@@ -42,6 +42,7 @@ def test_traces_json_lists_every_trace_newest_first(tmp_path):
         "root_name": "GET /",
         "start": (NOW - timedelta(minutes=30)).isoformat(),
         "duration": 120.0,
+        "root_duration": 120.0,
         "span_count": 2,
         "error_count": 1,
     }
@@ -66,7 +67,7 @@ def test_traces_table_for_people(tmp_path):
     _store(tmp_path)
     result = CliRunner().invoke(cli, ["traces", "--data", str(tmp_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "3 trace(s)" in result.output
+    assert "3 of 3 trace(s)" in result.output
     assert trace_id_for("slow") in result.output and "GET /" in result.output and "120.0 ms" in result.output
 
 
@@ -78,3 +79,24 @@ def test_traces_user_mistakes_are_one_line_errors(tmp_path):
     bad_time = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--since", "yesterday-ish"])
     assert bad_time.exit_code == 2 and "invalid time" in bad_time.output
     assert "Traceback" not in bad_time.output
+
+
+def test_traces_search_options(tmp_path):
+    _store(tmp_path)
+    runner = CliRunner()
+
+    def ids(*args: str) -> list[str]:
+        result = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--json", *args])
+        assert result.exit_code == 0, result.output
+        return [r["trace_id"] for r in json.loads(result.output)]
+
+    assert ids("--error") == [trace_id_for("slow")]
+    assert ids("--service", "web", "--error") == []  # the error is on the db span: one span must match all
+    assert ids("--operation", "SELECT", "--span-duration", "40ms") == [trace_id_for("slow")]
+    assert ids("--min-duration", "100ms") == [trace_id_for("slow")]
+    assert ids("--max-duration", "15ms") == [trace_id_for("old")]
+    assert ids("--where", 'name = "POST /pay"', "--from", "1h", "--to", "now") == [trace_id_for("fresh")]
+    csv = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--csv", "--sort", "spans", "--limit", "1"])
+    assert csv.output.splitlines()[0].startswith("trace_id,root_service") and trace_id_for("slow") in csv.output
+    bad = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--where", "name = "])
+    assert bad.exit_code == 2 and "^" in bad.output
