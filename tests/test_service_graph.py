@@ -86,6 +86,7 @@ def test_latency_statistics_and_gap(graph):
     queue = graph.graph.edges["frontend", "fulfillment"]
     assert queue["gap_p50_ms"] == 1500 - 720  # consumer start - producer end: the message waited
     assert graph.graph.edges["frontend", "payments"]["error_rate"] == 0.5
+    assert {d["traces"] for *_, d in graph.graph.edges(data=True)} == {2}  # every edge is walked by both copies
 
 
 def test_node_red_stats(graph):
