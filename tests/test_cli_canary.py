@@ -155,3 +155,43 @@ def test_diff_two_trace_files(fixtures_dir):
     assert code == 0, out
     payload = json.loads(out)
     assert payload["duration_delta_ms"] == 0 and payload["headline"].startswith("no change")
+
+
+def test_serve_mounts_the_canary_endpoint(rollout, tmp_path):
+    """GET /api/v1/canary on a real `tracelens serve` receiver: 412 + Failed, 200 + Successful."""
+    import shutil
+    import threading
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tracelens.cli.serve import _canary_route
+    from tracelens.config import ReceiverConfig, StoreConfig
+    from tracelens.receiver import serve
+
+    data = tmp_path / "data"
+    shutil.copytree(rollout[0], data)
+    stop, answers = threading.Event(), []
+
+    def ask(receiver):
+        def get(**params):
+            url = f"http://127.0.0.1:{receiver.http_port}/api/v1/canary?{urllib.parse.urlencode(params)}"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        try:
+            answers.append(get(baseline=BASELINE, canary=CANARY, since="2026-01-01T11:00:00Z"))
+            answers.append(get(baseline=BASELINE, canary=CANARY, since="2026-01-01T10:30:00Z", until="2026-01-01T11:00:00Z"))
+            answers.append(get(baseline="service.version = ", canary=CANARY))
+        finally:
+            stop.set()
+
+    serve(data, ReceiverConfig(grpc_port=None, http_port=0), StoreConfig(path=data), stop=stop,
+          on_ready=lambda r: threading.Thread(target=ask, args=(r,), daemon=True).start(), query_routes=_canary_route)
+    (failed_code, failed), (ok_code, ok), (bad_code, bad) = answers
+    assert failed_code == 412 and failed["verdict"] == "Failed"
+    assert ok_code == 200 and ok["verdict"] == "Successful"
+    assert bad_code == 400 and bad["verdict"] == "Error"

@@ -62,6 +62,8 @@ def _port(value: str) -> int | None:
 @click.option("--flush-interval", default=None, type=float, help="Seconds between WAL-to-table flushes.")
 @click.option("--grpc-workers", default=None, type=click.IntRange(1, 1024), help="Concurrent OTLP/gRPC exports (threads).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--canary-endpoint/--no-canary-endpoint", default=True, show_default=True,
+              help="Serve GET /api/v1/canary?baseline=..&canary=.. (the canary verdict as JSON) on the HTTP port.")
 @handle_errors
 def serve(
     data: Path,
@@ -80,6 +82,7 @@ def serve(
     flush_interval: float | None,
     grpc_workers: int | None,
     log_level: str,
+    canary_endpoint: bool,
 ) -> None:
     """Receive OTLP traces (gRPC and HTTP) into the span store until Ctrl-C or SIGTERM.
 
@@ -128,9 +131,23 @@ def serve(
         shown = ", ".join(f"OTLP/{kind} on {where}" for kind, where in endpoints.items())
         click.echo(f"tracelens: receiving {shown}; data in {data}. Ctrl-C to stop.", err=True)
 
-    final = run(data, receiver_config, store_config, on_ready=ready)
+    final = run(data, receiver_config, store_config, on_ready=ready,
+                query_routes=_canary_route if canary_endpoint else None)
     click.echo(
         f"tracelens: stopped; accepted {final['accepted_spans']} span(s), "
         f"rejected {final['rejected_spans_total']}, refused {final['refused_requests_total']} request(s).",
         err=True,
     )
+
+
+def _canary_route(store: object) -> dict[str, object]:
+    """GET /api/v1/canary: the verdict JSON of tracelens.canary (for Argo Rollouts' web
+    metric or a Flagger webhook); HTTP 200 when Successful, 412 otherwise, 400 on bad input."""
+
+    def verdict(params: dict[str, list[str]]) -> tuple[int, dict[str, object]]:
+        from tracelens.canary.api import canary_verdict_json
+
+        body = canary_verdict_json(store, {key: values[-1] for key, values in params.items()})  # type: ignore[arg-type]
+        return int(body.get("status") or 200), body
+
+    return {"/api/v1/canary": verdict}

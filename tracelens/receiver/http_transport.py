@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +35,9 @@ logger = logging.getLogger("tracelens.receiver")
 
 TRANSPORT = "http"
 STATUS_PATH = "/api/v1/status"
+#: A read-only JSON endpoint mounted by the caller (the receiver never reads spans itself):
+#: query parameters -> (HTTP status, JSON body). `tracelens serve` mounts /api/v1/canary.
+QueryRoute = Callable[[Mapping[str, list[str]]], tuple[int, dict[str, Any]]]
 SIGNAL_PATHS = {"/v1/metrics": Signal.METRICS, "/v1/logs": Signal.LOGS}
 MEDIA_TYPES = {
     "application/x-protobuf": Encoding.PROTOBUF,
@@ -103,10 +106,17 @@ class _Server(ThreadingHTTPServer):
 class HttpTransport:
     """The HTTP server of a Receiver."""
 
-    def __init__(self, pipeline: Pipeline, config: ReceiverConfig, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        config: ReceiverConfig,
+        status: Callable[[], dict[str, Any]],
+        query_routes: Mapping[str, QueryRoute] | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.config = config
         self.status = status
+        self.query_routes = dict(query_routes or {})
         self.port: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -231,14 +241,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         path = self._path()
-        if path == STATUS_PATH:
+        route = self.server.transport.query_routes.get(path)
+        if path == STATUS_PATH or route is not None:
             if not token_matches(self.headers.get("Authorization"), self._config.auth_token):
                 self._send_refusal(self._pipeline.refuse(Reason.UNAUTHENTICATED, "missing or wrong bearer token", self._peer), Encoding.JSON)
                 return
-            body = json.dumps(self.server.transport.status(), default=str).encode("utf-8")
-            self._send(HTTPStatus.OK, body, "application/json")
+            code, payload = (HTTPStatus.OK, self.server.transport.status()) if route is None else route(self._query())
+            self._send(HTTPStatus(code), json.dumps(payload, default=str).encode("utf-8"), "application/json")
             return
         self._not_allowed_or_missing(path)
+
+    def _query(self) -> dict[str, list[str]]:
+        from urllib.parse import parse_qs, urlsplit
+
+        return parse_qs(urlsplit(self.path).query)
 
     def _not_allowed_or_missing(self, path: str) -> None:
         self._drain()

@@ -17,7 +17,7 @@ from typing import Any
 from tracelens.config import ReceiverConfig
 from tracelens.receiver.counters import Counters
 from tracelens.receiver.grpc_transport import GrpcTransport
-from tracelens.receiver.http_transport import HttpTransport
+from tracelens.receiver.http_transport import HttpTransport, QueryRoute
 from tracelens.receiver.pipeline import Decoder, HeaderAttribute, LoadGauge, Pipeline, SpanSink
 from tracelens.receiver.wire import Encoding
 
@@ -33,6 +33,7 @@ class Receiver:
         config: ReceiverConfig | None = None,
         *,
         decoders: Mapping[Encoding, Decoder] | None = None,
+        query_routes: Mapping[str, QueryRoute] | None = None,
     ) -> None:
         self.config = config or ReceiverConfig()
         self.store = store
@@ -52,7 +53,7 @@ class Receiver:
             decoders=decoders,
         )
         self._grpc = GrpcTransport(self.pipeline, self.config) if self.config.grpc_port is not None else None
-        self._http = HttpTransport(self.pipeline, self.config, self.status) if self.config.http_port is not None else None
+        self._http = HttpTransport(self.pipeline, self.config, self.status, query_routes) if self.config.http_port is not None else None
         self._started = False
 
     @property

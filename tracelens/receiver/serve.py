@@ -17,11 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tracelens.config import ReceiverConfig, StoreConfig
+from tracelens.receiver.http_transport import QueryRoute
 from tracelens.receiver.receiver import Receiver
 
 logger = logging.getLogger("tracelens.receiver")
@@ -59,16 +60,19 @@ def serve(
     stop: threading.Event | None = None,
     on_ready: Callable[[Receiver], None] | None = None,
     grace: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    query_routes: Callable[[Any], Mapping[str, QueryRoute]] | None = None,
 ) -> dict[str, Any]:
     """Run a receiver on the store in ``data`` until ``stop`` is set or SIGTERM/SIGINT
-    arrives (when called from the main thread). Returns the final counters."""
+    arrives (when called from the main thread). Returns the final counters.
+    ``query_routes(store)`` may mount read-only JSON endpoints (e.g. /api/v1/canary)."""
     from tracelens.store import Store
 
     stop = stop or threading.Event()
     store = Store.open(data, store_config or StoreConfig(path=Path(data)))
     try:
         store.start_flusher()
-        receiver = Receiver(store, receiver_config).start()
+        routes = query_routes(store) if query_routes is not None else None
+        receiver = Receiver(store, receiver_config, query_routes=routes).start()
         restore = _install_signal_handlers(stop)
         try:
             write_status_file(data, _status_payload(receiver, running=True))
