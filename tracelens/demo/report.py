@@ -62,12 +62,6 @@ def roots(spans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def traces_between(spans: pl.DataFrame, root_frame: pl.DataFrame, since: datetime, until: datetime) -> pl.DataFrame:
-    """Every span of the traces whose root started in [since, until)."""
-    ids = root_frame.filter((pl.col(s.START) >= since) & (pl.col(s.START) < until)).select(s.TRACE_ID)
-    return spans.join(ids, on=s.TRACE_ID, how="semi")
-
-
 def active_scenarios(run: DemoRun, at: datetime) -> list[str]:
     """Names of the scenarios whose window contains ``at`` (for labelling findings)."""
     offset = (at - run.config.start).total_seconds()
