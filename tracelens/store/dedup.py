@@ -1,0 +1,67 @@
+"""Exact read-time de-duplication of (trace_id, span_id), cheap when there is nothing to drop.
+
+The table can hold the same span twice (a client re-sending an export, the same file
+imported twice, a read racing a flush), and readers must never see it twice. Checking
+every read with a first-occurrence mask over the (trace_id, span_id) struct costs far
+more than the read itself (benchmarks/read.py: ~14 s on 10 M spans), so reads go in two
+steps, both exact:
+
+1. a pre-pass reads only ``span_id`` of the rows the read selects, hashes it to UInt64 and
+   sorts the hashes: two equal keys have equal span ids, hence equal hashes, so rows whose
+   hash occurs once cannot be duplicates. A hash collision only makes a row a *suspect*;
+   it never hides a duplicate.
+2. only when there are suspects: their (trace_id, span_id) are compared exactly and the
+   rows that are not the first occurrence of their key are dropped by row position. With
+   no suspects (nearly every read) the frame is returned untouched, so projections and
+   predicates still reach the Parquet scan.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from tracelens import schema as s
+
+ROW: Final = "__tracelens_row"
+
+
+def suspect_rows(span_ids: pl.Series) -> np.ndarray:
+    """Positions of rows whose span_id hash is not unique: a superset of every row whose
+    (trace_id, span_id) occurs more than once."""
+    hashes = span_ids.hash().to_numpy()
+    if hashes.size < 2:
+        return np.empty(0, dtype=np.int64)
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(np.isin(hashes, np.unique(repeated)))
+
+
+def later_occurrences(keys: pl.DataFrame) -> pl.Series:
+    """Of suspect rows (ROW, trace_id, span_id in read order), the positions of those
+    that repeat an earlier row's exact key."""
+    first = keys.select(pl.struct(s.TRACE_ID, s.SPAN_ID).is_first_distinct()).to_series()
+    return keys[ROW].filter(~first)
+
+
+def without_duplicates(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``frame`` with only the first occurrence (in frame order) of each (trace_id, span_id).
+    Runs the pre-pass now; the result is ``frame`` itself when nothing repeats."""
+    span_ids = frame.select(s.SPAN_ID).collect().to_series()
+    suspects = suspect_rows(span_ids)
+    if suspects.size == 0:
+        return frame
+    numbered = frame.with_row_index(ROW)
+    keys = (
+        numbered.select(ROW, s.TRACE_ID, s.SPAN_ID)
+        .filter(pl.col(ROW).is_in(pl.Series(suspects).cast(pl.get_index_type()).implode()))
+        .collect()
+    )
+    drop = later_occurrences(keys)
+    if drop.is_empty():
+        return frame
+    return numbered.filter(~pl.col(ROW).is_in(drop.implode())).drop(ROW)
