@@ -253,3 +253,18 @@ def test_json_wrong_length_id_rejects_only_that_span():
 def test_reference_and_fast_agree_on_golden():
     data = golden_request().SerializeToString()
     assert decode_otlp_protobuf(data).spans.equals(decode_otlp_protobuf_reference(data).spans)
+
+
+def test_concurrent_decoding_gives_the_same_frames():
+    """The kernels release the GIL (receiver threads decode in parallel); no shared state."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(FIXTURES.parent))
+    from benchmarks.workload import realistic_requests
+
+    payloads = realistic_requests(6, spans_per_request=64, seed=7)
+    expected = [decode_otlp_protobuf(p).spans for p in payloads]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda p: decode_otlp_protobuf(p).spans, payloads * 3))
+    assert all(g.equals(expected[i % len(payloads)]) for i, g in enumerate(got))

@@ -424,7 +424,7 @@ def count_span(buf, pos, end, counts, depth):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def count_request(buf_owner):
     """Exact sizes of every output table (see C_*); counts[C_N-1..] unused. Negative first
     element on malformed input."""
@@ -900,7 +900,7 @@ def keep_pending(ai, lo, hi, pv, cur):
             cur[C_PENDING] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_prio_o, n_slots,
                  rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots):
     """Pass 2. Returns (error/position, cursors, and every output array)."""
@@ -1128,7 +1128,7 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
 
 
 # --- ids to hex ---------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def hex_fixed(buf, offs, nbytes):
     """Lowercase hex of buf[offs[i]:offs[i]+nbytes] for every i, concatenated."""
     digits = np.frombuffer(b"0123456789abcdef", np.uint8)
@@ -1144,7 +1144,7 @@ def hex_fixed(buf, offs, nbytes):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def hex_variable(buf, offs, lens):
     """Hex of variable-length ids: (data, int64 offsets)."""
     digits = np.frombuffer(b"0123456789abcdef", np.uint8)
@@ -1163,7 +1163,7 @@ def hex_variable(buf, offs, lens):
     return out, out_off
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def parent_ids(buf, offs, lens):
     """Hex of parent ids (8 bytes) and validity: empty or all-zero parents are roots (null)."""
     digits = np.frombuffer(b"0123456789abcdef", np.uint8)
@@ -1183,7 +1183,7 @@ def parent_ids(buf, offs, lens):
 
 
 # --- promoted columns ---------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def promote_views(types, str_views, winners):
     """For each promoted column j and span i: the string view of attribute winners[i, j]
     when it is string-like; ``rare`` marks winners that need a conversion in Python
