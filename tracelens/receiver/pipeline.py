@@ -80,6 +80,16 @@ def default_decoders() -> dict[Encoding, Decoder]:
     return {Encoding.PROTOBUF: decode_otlp_protobuf, Encoding.JSON: decode_otlp_json}
 
 
+def raw_protobuf_sink(store: SpanSink, decoder: Decoder | None) -> Callable[[bytes, pl.DataFrame], None] | None:
+    """``store.append_otlp`` when the store can keep raw OTLP requests in its WAL and the
+    protobuf decoder is the one the store uses on replay (any other decoder, e.g. one
+    given in a test, could accept different spans than replay would), else None."""
+    from tracelens.ingest import decode_otlp_protobuf
+
+    append_otlp = getattr(store, "append_otlp", None)
+    return append_otlp if decoder is decode_otlp_protobuf and callable(append_otlp) else None
+
+
 def process_rss_bytes() -> int:
     """Resident memory of this process (0 where /proc is unavailable)."""
     try:
@@ -178,6 +188,7 @@ class Pipeline:
         self._retry_after = retry_after_seconds
         self._header_attributes = header_attributes
         self._decoders = dict(decoders) if decoders is not None else default_decoders()
+        self._raw_protobuf_sink = raw_protobuf_sink(store, self._decoders.get(Encoding.PROTOBUF))
 
     def warm_up(self) -> None:
         """Decode one tiny request per encoding, so that compiling the decoders' kernels
@@ -223,9 +234,15 @@ class Pipeline:
             return self.refuse(Reason.UNDECODABLE, f"cannot decode {encoding.name.lower()} request: {exc}", peer)
         spans = result.spans
         if spans.height:
-            spans = add_resource_attributes(spans, self._header_values(headers))
+            values = self._header_values(headers)
+            spans = add_resource_attributes(spans, values)
             try:
-                self._store.append(spans)
+                if encoding is Encoding.PROTOBUF and not values and self._raw_protobuf_sink is not None:
+                    # the WAL keeps the request bytes (decoding them again on replay gives
+                    # these very spans): a copy instead of re-encoding the frame
+                    self._raw_protobuf_sink(body, spans)
+                else:
+                    self._store.append(spans)
             except StoreError as exc:
                 # Not the client's fault and possibly transient (disk full): ask for a retry
                 # rather than a 500, which exporters treat as permanent (H8).
