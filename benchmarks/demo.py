@@ -6,7 +6,8 @@ Times, in the same run, the default demo (the shop in a spawned child exporting 
 OTLP/gRPC to the receiver in this process) and, with --baseline, the straightforward
 single-process version (shop, SDK, exporter thread, receiver and store sharing one GIL).
 Prints wall time, spans/s, CPU seconds of this process and of the child, the slowest
-export call, then the time to compute the report. The machine is shared: CPU seconds are
+export call, then the time to compute the report (after a small warm-up run, so that
+compiling numba kernels is not charged to whichever mode runs first). The machine is shared: CPU seconds are
 the steadier figure; wall time on an idle 2-core machine is about max(parent, child) CPU.
 """
 
@@ -59,6 +60,9 @@ def main() -> None:
     seconds = parse_duration(args.duration)
     config = SimulationConfig(seconds, default_start(seconds), rps=args.rps, scenarios=parse_scenarios(DEFAULT_SCENARIOS, seconds))
     print(f"demo: {args.duration} at {args.rps} rps, scenarios {DEFAULT_SCENARIOS}", file=sys.stderr)
+    # warm up first: numba kernels compile (or load from cache) once, whichever mode runs first
+    warm = SimulationConfig(120.0, default_start(120.0), rps=1.0)
+    compute_story(run_demo(warm, Path(tempfile.mkdtemp(prefix="tracelens-bench-")) / "data", in_process=True))
     measure(config, in_process=False)
     if args.baseline:
         measure(config, in_process=True)
