@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/demo.py [--duration 4h] [--rps 0.3] [--baseline]
 
-Times, in the same run, the default demo (the shop in a spawned child exporting over
-OTLP/gRPC to the receiver in this process) and, with --baseline, the straightforward
-single-process version (shop, SDK, exporter thread, receiver and store sharing one GIL).
+Times, in the same run, the default demo (the shop's timeline in two spawned child
+processes exporting over OTLP/gRPC to the receiver in this process), the shop in one child,
+and, with --baseline, the straightforward single-process version (shop, SDK, exporter
+thread, receiver and store sharing one GIL).
 Prints wall time, spans/s, CPU seconds of this process and of the child, the slowest
 export call, then the time to compute the report (after a small warm-up run, so that
 compiling numba kernels is not charged to whichever mode runs first). The machine is shared: CPU seconds are
@@ -32,11 +33,11 @@ def _cpu() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
-def measure(config: SimulationConfig, *, in_process: bool) -> None:
-    label = "one process (baseline)" if in_process else "shop in a child process"
+def measure(config: SimulationConfig, *, in_process: bool, shops: int = 1) -> None:
+    label = "one process (baseline)" if in_process else f"shop in {shops} child process(es)"
     cpu_before = _cpu()
     began = time.perf_counter()
-    run = run_demo(config, Path(tempfile.mkdtemp(prefix="tracelens-bench-")) / "data", in_process=in_process)
+    run = run_demo(config, Path(tempfile.mkdtemp(prefix="tracelens-bench-")) / "data", in_process=in_process, shops=shops)
     wall = time.perf_counter() - began
     cpu_after = _cpu()
     r = run.result
@@ -63,7 +64,8 @@ def main() -> None:
     # warm up first: numba kernels compile (or load from cache) once, whichever mode runs first
     warm = SimulationConfig(120.0, default_start(120.0), rps=1.0)
     compute_story(run_demo(warm, Path(tempfile.mkdtemp(prefix="tracelens-bench-")) / "data", in_process=True))
-    measure(config, in_process=False)
+    measure(config, in_process=False, shops=2)
+    measure(config, in_process=False, shops=1)
     if args.baseline:
         measure(config, in_process=True)
 

@@ -161,3 +161,21 @@ def test_canary_regression_matches_the_seed():
     assert 170 < np.percentile(v1, 95) < 240
     assert 680 < np.percentile(v2, 95) < 950
     assert 0.01 < errors / len(v2) < 0.045
+
+
+def test_parts_tile_the_timeline_with_their_own_seeds():
+    from tracelens.demo.simulate import merge_results, parts_of
+
+    cfg = _config(duration=600, rps=1, seed=2)
+    first, second = parts_of(2)
+    a = [offset for offset, _ in simulate(cfg, part=first)]
+    b = [offset for offset, _ in simulate(cfg, part=second)]
+    assert a and b and max(a) < 300 <= min(b) and max(b) < 600
+    assert first.seed(2) != second.seed(2) and parts_of(1)[0].seed(2) == 2
+    assert [offset for offset, _ in simulate(cfg, part=first)] == a  # each part is seeded
+    results = []
+    for part in (first, second):
+        memory = InMemorySpanExporter()
+        results.append(run(cfg, build_pipeline(part.seed(2), None, extra_processors=[SimpleSpanProcessor(memory)]), part=part))
+    merged = merge_results(results)
+    assert merged.requests == len(a) + len(b) and merged.spans_ended == sum(r.spans_ended for r in results)

@@ -41,7 +41,7 @@ _KINDS: Final = {
 class SeededIdGenerator(IdGenerator):
     """Trace and span ids from a seeded PRNG: reproducible runs, never the invalid id 0."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int | str) -> None:
         self._random = random.Random(seed)
 
     def generate_span_id(self) -> int:
@@ -142,7 +142,7 @@ class Pipeline:
 
 
 def build_pipeline(
-    seed: int,
+    seed: int | str,
     exporter: SpanExporter | None,
     *,
     extra_processors: Sequence[SpanProcessor] = (),

@@ -64,13 +64,38 @@ class SimulationResult:
     wall_seconds: float = 0.0
 
 
-def simulate(config: SimulationConfig, state: ShopState | None = None) -> Iterator[tuple[float, Call]]:
-    """(offset seconds, trace) for every request of the run, in arrival order."""
-    rng = random.Random(config.seed)
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A contiguous slice of the timeline, simulated on its own (by its own process):
+    its own seeded randomness and ids, its own circuit breaker (which therefore starts
+    closed at the slice's start). ``Part()`` is the whole run."""
+
+    index: int = 0
+    count: int = 1
+
+    def bounds(self, duration_seconds: float) -> tuple[float, float]:
+        return duration_seconds * self.index / self.count, duration_seconds * (self.index + 1) / self.count
+
+    def seed(self, seed: int) -> int | str:
+        """The run's seed for a whole run; a derived (string) seed for a slice."""
+        return seed if self.count == 1 else f"{seed}/{self.index}/{self.count}"
+
+
+WHOLE: Final = Part()
+
+
+def parts_of(count: int) -> tuple[Part, ...]:
+    return tuple(Part(i, count) for i in range(count))
+
+
+def simulate(config: SimulationConfig, state: ShopState | None = None, part: Part = WHOLE) -> Iterator[tuple[float, Call]]:
+    """(offset seconds, trace) for every request of the run (or of one part), in arrival order."""
+    rng = random.Random(part.seed(config.seed))
     state = state or ShopState()
     start_ns = config.start_ns
-    t = rng.expovariate(config.rps)
-    while t < config.duration_seconds:
+    lo, hi = part.bounds(config.duration_seconds)
+    t = lo + rng.expovariate(config.rps)
+    while t < hi:
         cond = conditions_at(config.scenarios, t)
         yield t, simulate_request(rng, start_ns + int(t * NS_PER_S), cond, state)
         t += rng.expovariate(config.rps)
@@ -81,14 +106,17 @@ def run(
     pipeline: Pipeline,
     progress: Callable[[float, SimulationResult], None] | None = None,
     *,
+    part: Part = WHOLE,
     max_in_flight: int = 8192,
 ) -> SimulationResult:
-    """Simulate and emit every request; flush and shut the pipeline down at the end."""
+    """Simulate and emit every request (of ``part``); flush and shut the pipeline down at
+    the end. ``progress`` gets the fraction of the part's time done."""
     result = SimulationResult()
     state = ShopState()
     began = time.perf_counter()
+    lo, hi = part.bounds(config.duration_seconds)
     try:
-        for offset, root in simulate(config, state):
+        for offset, root in simulate(config, state, part):
             emit(pipeline, root)
             result.requests += 1
             result.spans += root.count()
@@ -98,7 +126,7 @@ def run(
             if result.requests % PROGRESS_EVERY == 0:
                 _wait_for_exporter(pipeline, max_in_flight)
                 if progress is not None:
-                    progress(offset / config.duration_seconds, result)
+                    progress((offset - lo) / (hi - lo), result)
     finally:
         pipeline.shutdown()
     result.breaker_transitions = list(state.breaker.transitions)
@@ -112,6 +140,25 @@ def run(
     if progress is not None:
         progress(1.0, result)
     return result
+
+
+def merge_results(results: list[SimulationResult]) -> SimulationResult:
+    """One result for a run simulated in parts."""
+    merged = SimulationResult()
+    for r in results:
+        merged.requests += r.requests
+        merged.spans += r.spans
+        merged.failed_requests += r.failed_requests
+        merged.routes.update(r.routes)
+        merged.breaker_transitions.extend(r.breaker_transitions)
+        merged.spans_ended += r.spans_ended
+        merged.spans_exported += r.spans_exported
+        merged.spans_failed += r.spans_failed
+        merged.export_requests += r.export_requests
+        merged.slowest_export_seconds = max(merged.slowest_export_seconds, r.slowest_export_seconds)
+        merged.wall_seconds = max(merged.wall_seconds, r.wall_seconds)  # parts run side by side
+    merged.breaker_transitions.sort(key=lambda tr: tr.at)
+    return merged
 
 
 def _wait_for_exporter(pipeline: Pipeline, max_in_flight: int) -> None:
