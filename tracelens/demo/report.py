@@ -68,13 +68,6 @@ def active_scenarios(run: DemoRun, at: datetime) -> list[str]:
     return [w.name for w in run.config.scenarios if w.active(offset)]
 
 
-def command(name: str, args: str, fallback: str) -> str:
-    """The CLI command if that subcommand exists in this build, else a Python one-liner."""
-    from tracelens.cli.main import COMMANDS
-
-    return f"tracelens {name} {args}" if name in COMMANDS else fallback
-
-
 # --- 1. run summary ----------------------------------------------------------------------
 
 
@@ -408,48 +401,26 @@ class Story:
 
 
 def compute_commands(story: Story) -> dict[str, str]:
-    """Per section, the command a user types to dig further, filled with this run's values
-    (a Python one-liner where this build has no such subcommand)."""
+    """Per section, the command a user types to dig further, filled with this run's values."""
     data = story.run.data
     first = story.slowest[s.TRACE_ID][0] if story.slowest.height else "<trace-id>"
     calm_p95 = story.chaos[0].before.p95_ms if story.chaos else None
     slow = f"{int(calm_p95) + 1}ms" if calm_p95 else "1s"
     spec = story.slos.spec_path
     found = {
-        "run": command("services", f"--data {data}", f"python -c \"import tracelens; print(tracelens.open('{data}').stats())\""),
-        "slowest": command(
-            "show",
-            f"{first} --data {data}",
-            f"python -c \"import tracelens; print(tracelens.open('{data}').trace('{first}'))\"",
-        ),
+        "run": f"tracelens services --data {data}",
+        "slowest": f"tracelens show {first} --data {data}",
         # the graph walked by the traces slower than the calm p95
-        "chaos": command(
-            "deps",
-            f"--data {data} --where 'kind = server and duration > {slow}'",
-            f"python -c \"import tracelens; print(tracelens.latency_share(tracelens.open('{data}').spans()))\"",
-        ),
-        "slos": command(
-            "slo",
-            f"history {spec} --data {data}",
-            f"python -c \"import tracelens.slo as s, tracelens as t; print(s.history(t.open('{data}').spans(), s.load('{spec}')))\"",
-        ),
-        "graph": command(
-            "deps", f"--data {data}", f"python -c \"import tracelens; print(tracelens.service_graph(tracelens.open('{data}').spans()).edges)\""
-        ),
-        "breaker": command(
-            "search",
-            f"'circuit_breaker.state = \"open\"' --data {data}",
-            f"python -c \"import tracelens as t; print(t.open('{data}').spans().filter(t.parse_filter('circuit_breaker.state = \\\"open\\\"')).collect())\"",
-        ),
+        "chaos": f"tracelens deps --data {data} --where 'kind = server and duration > {slow}'",
+        "slos": f"tracelens slo history {spec} --data {data}",
+        "graph": f"tracelens deps --data {data}",
+        "breaker": f"tracelens traces --where 'circuit_breaker.state = \"open\"' --data {data}",
     }
     if story.canary is not None:
         report = story.canary
-        found["canary"] = command(
-            "canary",
-            f"--baseline '{CANARY_BASELINE}' --canary '{CANARY_COHORT}' --service {CANARY_SERVICE} --steps "
-            f"--start {report.since:%Y-%m-%dT%H:%M:%SZ} --schedule '{report.schedule}' --data {data}",
-            f"python -c \"import tracelens.canary.api as c, tracelens as t; print(c.compare_cohorts(t.open('{data}').spans(), "
-            f"baseline='{CANARY_BASELINE}', canary='{CANARY_COHORT}'))\"",
+        found["canary"] = (
+            f"tracelens canary --baseline '{CANARY_BASELINE}' --canary '{CANARY_COHORT}' --service {CANARY_SERVICE} --steps "
+            f"--start {report.since:%Y-%m-%dT%H:%M:%SZ} --schedule '{report.schedule}' --data {data}"
         )
     return found
 
