@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 import tracelens
 from tracelens import schema as s
 from tracelens.store import Store
+from tracelens.store import dedup
 from tracelens.store.dedup import suspect_rows, without_duplicates
 from tracelens.store.table import to_table_frame
 from tracelens.testing import make_spans, span_id_for, trace_id_for
@@ -37,9 +38,11 @@ def first_occurrences(frame: pl.DataFrame) -> pl.DataFrame:
 
 def test_suspects_cover_every_repeated_key_and_nothing_when_all_differ():
     ids = pl.Series([span_id_for(x) for x in ["a", "b", "a", "c", "b", "a"]])
-    assert suspect_rows(ids).tolist() == [0, 1, 2, 4, 5]
-    assert suspect_rows(pl.Series([span_id_for(x) for x in "abcdef"])).size == 0
-    assert suspect_rows(pl.Series([], dtype=pl.String)).size == 0
+    assert suspect_rows(ids.hash()).tolist() == [0, 1, 2, 4, 5]
+    assert suspect_rows(pl.Series([span_id_for(x) for x in "abcdef"]).hash()).size == 0
+    assert suspect_rows(pl.Series([], dtype=pl.String).hash()).size == 0
+    # a hash collision between distinct span ids only makes both rows suspects
+    assert suspect_rows(pl.Series([7, 3, 7, 9], dtype=pl.UInt64)).tolist() == [0, 2]
 
 
 def test_no_duplicates_returns_the_frame_itself_so_the_scan_keeps_its_pushdowns():
@@ -60,6 +63,15 @@ def test_the_first_copy_wins_and_order_is_kept():
     assert_frame_equal(out, first_occurrences(frame))
     assert out[s.SPAN_ID].to_list() == [span_id_for(x) for x in ["a", "b", "a", "c"]]
     assert out[s.NAME].to_list() == ["first", "first", "first", "again"]
+
+
+def test_suspects_that_are_not_duplicates_are_all_kept(monkeypatch):
+    # as if every span_id hash collided: the exact phase alone decides, and keeps distinct keys
+    monkeypatch.setattr(dedup, "suspect_rows", lambda hashes: np.arange(hashes.len()))
+    frame = spans([("t1", "a"), ("t2", "a"), ("t1", "b"), ("t1", "a"), ("t3", "c")])
+    out = without_duplicates(frame.lazy()).collect()
+    assert_frame_equal(out, first_occurrences(frame))
+    assert out.height == 4
 
 
 @settings(max_examples=60, deadline=None)
