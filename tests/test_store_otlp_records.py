@@ -69,3 +69,16 @@ def test_raw_and_frame_records_mix_in_one_flush(tmp_path):
         store.flush()
         assert store.spans().collect().height == 4
         assert tracelens.open(tmp_path).stats()["table_rows"] == 4  # deduplicated within the flush
+
+
+def test_append_otlp_refuses_a_frame_that_is_not_the_contract(tmp_path):
+    import pytest
+
+    from tracelens.errors import SchemaError
+
+    body = request_with_one_invalid_span()
+    spans = decode_otlp_protobuf(body).spans
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
+        with pytest.raises(SchemaError):
+            store.append_otlp(body, spans.drop(s.NAME))
+        assert store.stats()["wal_appends"] == 0
