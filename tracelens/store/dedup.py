@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import numpy as np
 import polars as pl
 
 from tracelens import schema as s
@@ -28,17 +27,15 @@ from tracelens import schema as s
 ROW: Final = "__tracelens_row"
 
 
-def suspect_rows(span_id_hashes: pl.Series) -> np.ndarray:
+def suspect_rows(span_id_hashes: pl.Series) -> pl.Series:
     """Positions of rows whose span_id hash is not unique: a superset of every row whose
-    (trace_id, span_id) occurs more than once."""
-    hashes = span_id_hashes.to_numpy()
-    if hashes.size < 2:
-        return np.empty(0, dtype=np.int64)
-    ordered = np.sort(hashes)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if repeated.size == 0:
-        return np.empty(0, dtype=np.int64)
-    return np.flatnonzero(np.isin(hashes, np.unique(repeated)))
+    (trace_id, span_id) occurs more than once. A sort and a neighbour comparison: polars'
+    hash-table ``is_duplicated`` is ~20x slower on 10 M distinct UInt64 values."""
+    ordered = span_id_hashes.sort(multithreaded=True)
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    if repeated.is_empty():
+        return pl.Series(ROW, [], dtype=pl.get_index_type())
+    return span_id_hashes.is_in(repeated.unique().implode()).arg_true()
 
 
 def later_occurrences(keys: pl.DataFrame) -> pl.Series:
@@ -53,12 +50,12 @@ def without_duplicates(frame: pl.LazyFrame) -> pl.LazyFrame:
     Runs the pre-pass now; the result is ``frame`` itself when nothing repeats."""
     # hashed inside the scan: the strings are never materialised (~25 % less CPU)
     suspects = suspect_rows(frame.select(pl.col(s.SPAN_ID).hash()).collect().to_series())
-    if suspects.size == 0:
+    if suspects.is_empty():
         return frame
     numbered = frame.with_row_index(ROW)
     keys = (
         numbered.select(ROW, s.TRACE_ID, s.SPAN_ID)
-        .filter(pl.col(ROW).is_in(pl.Series(suspects).cast(pl.get_index_type()).implode()))
+        .filter(pl.col(ROW).is_in(suspects.implode()))
         .collect()
     )
     drop = later_occurrences(keys)

@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.transaction import AddAction
 
@@ -227,6 +225,7 @@ class RowGroupIndex:
         self._max_files = max_files
         self._files: OrderedDict[str, tuple[Any, list[tuple[str | None, str | None]]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._lookups = 0
 
     def _entry(self, path: str) -> tuple[Any, list[tuple[str | None, str | None]]]:
         with self._lock:
@@ -234,6 +233,8 @@ class RowGroupIndex:
             if entry is not None:
                 self._files.move_to_end(path)
                 return entry
+        import pyarrow.parquet as pq  # here: importing pyarrow costs a one-shot lookup ~0.4 s
+
         metadata = pq.read_metadata(path)
         column = next(
             (i for i in range(metadata.num_columns) if metadata.schema.column(i).path == s.TRACE_ID), None
@@ -252,7 +253,18 @@ class RowGroupIndex:
         return metadata, ranges
 
     def read_trace(self, paths: list[str], trace_id: str) -> pl.DataFrame:
-        """Rows of ``trace_id`` from ``paths`` (file schema, unfiltered within row groups)."""
+        """Rows of ``trace_id`` from ``paths`` (file schema, unfiltered within row groups).
+        A process's first lookup is a plain Parquet scan pruned by row-group statistics:
+        the footer index only pays off from the second lookup on, and building it needs
+        pyarrow, whose import alone is half of a one-shot ``tracelens show``."""
+        with self._lock:
+            self._lookups += 1
+            first = self._lookups == 1
+        if first:
+            return _scan_files(paths).filter(pl.col(s.TRACE_ID) == trace_id).collect()
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         tables = []
         for path in paths:
             metadata, ranges = self._entry(path)
