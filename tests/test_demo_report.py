@@ -103,19 +103,24 @@ def test_canary_verdict_fails_v2_on_p95(story):
 
 
 @pytest.mark.slow
-def test_canary_v2_is_worse_on_errors_and_p95_with_enough_traffic(tmp_path):
-    """Errors need volume (2.5 % of a few hundred canary requests): a canary-only run."""
+def test_canary_v2_fails_at_the_50_percent_step_on_errors_and_p95(tmp_path):
+    """The seed's rollout, through the real SDK: v2.0 is fine at 5 % and 25 % and breaks at
+    50 % (a load-dependent regression). Errors need volume: a canary-only run."""
     from tracelens.demo.report import compute_canary
 
     duration = 30 * 60.0
-    config = SimulationConfig(duration, START, rps=1.2, seed=4, scenarios=parse_scenarios("canary@0s+30m", duration))
+    # 4 requests/s: enough that the 5 % step (about 40 canary requests) can be judged at all
+    config = SimulationConfig(duration, START, rps=4.0, seed=4, scenarios=parse_scenarios("canary@0s+30m", duration))
     spans, result = simulate_spans(config)
-    report = compute_canary(DemoRun(tmp_path, config, result), spans)
-    rules = {r.metric: r for r in report.verdict.results}
-    assert report.verdict.verdict == "Failed"
+    steps = compute_canary(DemoRun(tmp_path, config, result), spans).steps
+    assert [st.outcome for st in steps.steps] == ["passed", "passed", "failed"]
+    assert steps.first_failed_step == 2  # 0-based: the 50 % step, as in the seed
+    assert steps.rollback_at == START + timedelta(minutes=25)  # 5 minutes into the 50 % step
+    failing = steps.steps[2].checks[-1].verdict
+    rules = {r.metric: r for r in failing.results}
     assert rules["error_rate"].canary_value > 1.0 > rules["error_rate"].baseline_value
+    assert rules["latency_p95"].status == "Failed"
     assert rules["latency_p95"].canary_value > 3 * rules["latency_p95"].baseline_value
-    assert rules["payment_success_rate"].canary_value < 99.0
 
 
 def test_breaker_opens_during_kill_pod(story):

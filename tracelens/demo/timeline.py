@@ -85,7 +85,7 @@ SCENARIOS: Final[dict[str, ScenarioInfo]] = {
     "sustained-errors": ScenarioInfo("auth-service fails 2 % of requests", 0.5, 0.3),
     "slow-degradation": ScenarioInfo("auth-service errors creep from 0.5 % to 0.8 %", 0.2, 0.6),
     "canary": ScenarioInfo(
-        "payment-service v2.0 rolled out 5 % -> 25 % -> 50 % (regression: 2.5 % errors, p95 800 ms), then rolled back",
+        "payment-service v2.0 rolled out 5 % -> 25 % -> 50 %; at 50 % a load-dependent regression shows (2.5 % errors, p95 800 ms)",
         0.7,
         0.2,
     ),
@@ -176,6 +176,7 @@ class Conditions:
     dead_pod_share: float = 0.0  # of payment-service's v1 pods
     auth_error_rate: float = 0.0  # injected, on top of the baseline
     canary_share: float = 0.0  # of payment traffic routed to v2.0
+    canary_regressed: bool = False  # v2.0's regression shows (only under enough load, as in the seed)
     credit_card_down: bool = False
 
 
@@ -188,6 +189,9 @@ SUSTAINED_ERROR_RATE: Final = 0.02
 DEGRADATION_FROM: Final = 0.005
 DEGRADATION_TO: Final = 0.008
 CANARY_STEPS: Final = (0.05, 0.25, 0.50)
+#: The seed's rollout: v2.0 looks fine at 5 % and 25 % and breaks at 50 % (a load-dependent
+#: bug), so a step-by-step judgement must pass the first two steps and fail the third.
+CANARY_REGRESSION_SHARE: Final = 0.50
 
 
 def canary_share_at(window: ScenarioWindow, t: float) -> float:
@@ -230,5 +234,6 @@ def conditions_at(windows: tuple[ScenarioWindow, ...], t: float) -> Conditions:
         dead_pod_share=dead,
         auth_error_rate=min(auth, 1.0),
         canary_share=canary,
+        canary_regressed=canary >= CANARY_REGRESSION_SHARE,
         credit_card_down=credit_down,
     )
