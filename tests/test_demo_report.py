@@ -153,3 +153,18 @@ def test_cli_rejects_bad_scenarios_with_usage_error():
     result = CliRunner().invoke(cli, ["demo", "--scenario", "db-slow@1h"])
     assert result.exit_code == 2
     assert "unknown scenario 'db-slow'" in result.output
+
+
+@pytest.mark.slow
+def test_canary_without_its_regression_is_promoted(tmp_path, monkeypatch):
+    """The same rollout with the regression switched off: every step passes (no false alarm)."""
+    from tracelens.demo import timeline
+    from tracelens.demo.report import compute_canary
+
+    monkeypatch.setattr(timeline, "CANARY_REGRESSION_SHARE", 2.0)  # never reached: v2.0 behaves like v1.0
+    duration = 30 * 60.0
+    config = SimulationConfig(duration, START, rps=4.0, seed=4, scenarios=parse_scenarios("canary@0s+30m", duration))
+    spans, result = simulate_spans(config)
+    steps = compute_canary(DemoRun(tmp_path, config, result), spans).steps
+    assert steps.first_failed_step is None and steps.rollback_at is None
+    assert all(st.outcome in ("passed", "promoted") for st in steps.steps), steps.summary
