@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -16,7 +17,7 @@ from tracelens import schema as s
 from tracelens.store import Store
 from tracelens.store import dedup
 from tracelens.store.dedup import suspect_rows, without_duplicates
-from tracelens.store.table import to_table_frame
+from tracelens.store.table import UNIQUE_FILES, to_table_frame
 from tracelens.testing import make_spans, span_id_for, trace_id_for
 
 EPOCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -121,3 +122,61 @@ def test_copies_from_a_replay_without_a_table_mark_are_not_visible_twice(tmp_pat
     assert np.array_equal(again.spans().select(s.SPAN_ID).collect().to_series().sort().to_numpy(),
                           frame[s.SPAN_ID].sort().to_numpy())
     again.close()
+
+
+def test_compaction_certifies_its_files_and_later_copies_are_still_caught(tmp_path, monkeypatch):
+    import tracelens.store.store as store_module
+
+    frame = spans([(f"t{i // 3}", f"s{i}") for i in range(24)])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.flush()
+        store.append(frame.slice(0, 5))  # a re-send
+        store.flush()
+        assert not store._table.scan_checked()[1]
+        store.compact()
+        assert (tmp_path / "table" / UNIQUE_FILES).exists()
+        assert store._table.scan_checked()[1]
+        store._table.refresh().vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        assert store._table.scan_checked()[1]  # vacuum keeps the list
+        with monkeypatch.context() as patch:  # certified files, empty WAL: no pre-pass at all
+            patch.setattr(store_module, "without_duplicates", lambda frame: pytest.fail("pre-pass ran"))
+            assert_frame_equal(store.spans().collect().sort(s.START), frame)
+            assert store.trace(trace_id_for("t2")).height == 3
+        store.append(frame.slice(3, 4))  # a late re-send: a new, unlisted file
+        assert_frame_equal(store.spans().collect().sort(s.START), frame)  # in the WAL
+        store.flush()
+        assert not store._table.scan_checked()[1]
+        assert_frame_equal(store.spans().collect().sort(s.START), frame)
+        assert_frame_equal(tracelens.open(tmp_path).spans().collect().sort(s.START), frame)
+
+
+def test_the_same_span_on_two_days_is_not_certified_away(tmp_path):
+    keys = [(f"t{i // 2}", f"s{i}") for i in range(8)]
+    first = spans(keys)
+    moved = make_spans(  # re-sent with another start day: another partition, same keys
+        [{"trace": t, "span": sp, "service": "web", "name": "op", "start": i, "end": i + 5}
+         for i, (t, sp) in enumerate(keys[:3])],
+        epoch=EPOCH + timedelta(days=1),
+    )
+    with Store.open(tmp_path) as store:
+        store.append(first)
+        store.flush()
+        store.append(moved)
+        store.flush()
+        store.compact()
+        assert not store._table.scan_checked()[1]
+        assert store.spans().collect().height == first.height
+        assert store.spans(since=EPOCH + timedelta(hours=12)).collect().height == 3  # the window's own copies
+
+
+def test_an_unreadable_list_certifies_nothing(tmp_path):
+    frame = spans([("t1", "a"), ("t1", "b")])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.flush()
+        store.compact()
+        assert store._table.scan_checked()[1]
+        (tmp_path / "table" / UNIQUE_FILES).write_text("{not json")
+        assert not store._table.scan_checked()[1]
+        assert store.spans().collect().height == 2

@@ -494,7 +494,10 @@ class Store:
         now = datetime.now(UTC)
         window = _Window(parse_time(since, now), parse_time(until, now), service, _normalise_trace_id(trace_id))
         pending = self._unflushed_frames()  # before the table snapshot: never miss a span
-        parts = [self._table.scan(window.file_filter())]
+        table, unique = self._table.scan_checked(window.file_filter())
+        if unique and not pending:  # files checked duplicate-free by compaction: no pre-pass
+            return table
+        parts = [table]
         if pending:
             parts.append(pl.concat(pending, how="vertical", rechunk=False).lazy().filter(window.row_filter()))
         combined = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]

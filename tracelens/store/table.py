@@ -35,6 +35,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from deltalake.transaction import AddAction
 
 from tracelens import schema as s
+from tracelens.store.dedup import repeated_rows
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ COMPACT_ROW_GROUP_ROWS: Final = 4 * 1024
 #: per-file min/max already picks the one file a trace lives in
 COMPACT_TARGET_FILE_BYTES: Final = 8 * 1024 * 1024
 COMMIT_RETRIES: Final = 5
+#: the data files (paths relative to the table) checked to hold, together, no duplicate
+#: (trace_id, span_id); written by compact(). Any subset of them is duplicate-free too, so
+#: it stays true across deletes; a file written later is simply not in it. Delta ignores
+#: (and vacuum keeps) files whose name starts with "_".
+UNIQUE_FILES: Final = "_tracelens_unique_files.json"
 #: flush files: lz4 is the cheapest codec that still shrinks the nested columns ~6x;
 #: compaction rewrites with zstd (delta-rs) for the long-lived layout
 FLUSH_COMPRESSION: Final = "lz4"
@@ -304,6 +310,7 @@ class SpanTable:
         self._actions: tuple[int, pl.DataFrame] | None = None
         self.row_group_rows = row_group_rows
         self._row_groups = RowGroupIndex()
+        self._unique_files: tuple[tuple[int, int, int], frozenset[str]] | None = None
         # long-lived layout written by delta-rs (compaction): zstd, small row groups
         self.writer_properties = WriterProperties(
             max_row_group_size=COMPACT_ROW_GROUP_ROWS, compression="ZSTD", compression_level=1
@@ -416,18 +423,63 @@ class SpanTable:
         """Rows matching ``wanted`` as a contract LazyFrame. Files are chosen from the Delta
         log (partition values + statistics), rows by a predicate Polars pushes into the
         Parquet row groups."""
+        return self.scan_checked(wanted)[0]
+
+    def scan_checked(self, wanted: FileFilter = FileFilter()) -> tuple[pl.LazyFrame, bool]:
+        """``scan(wanted)``, and whether the files it reads are known to hold no duplicate
+        (trace_id, span_id) between them (all listed in UNIQUE_FILES)."""
         actions = self.add_actions()
         if actions.is_empty():
-            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
+            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True
         chosen = prune_files(actions, wanted)
         if chosen.is_empty():
-            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA))
+            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True
+        relative = chosen["path"].to_list()
+        unique = set(relative) <= self.unique_files()
         root = self.path.resolve()
-        paths = [str(root / p) for p in chosen["path"].to_list()]
+        paths = [str(root / p) for p in relative]
         if wanted.trace_id is not None:
             rows = self._row_groups.read_trace(paths, wanted.trace_id)
-            return from_table_frame(rows.lazy().filter(row_filter(wanted)))
-        return from_table_frame(_scan_files(paths).filter(row_filter(wanted)))
+            return from_table_frame(rows.lazy().filter(row_filter(wanted))), unique
+        return from_table_frame(_scan_files(paths).filter(row_filter(wanted))), unique
+
+    def unique_files(self) -> frozenset[str]:
+        """The files listed in UNIQUE_FILES (empty if none): re-read only when it changes."""
+        target = self.path / UNIQUE_FILES
+        try:
+            stat = target.stat()
+        except FileNotFoundError:
+            return frozenset()
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._unique_files
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            files = frozenset(json.loads(target.read_text())["files"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable: trust nothing
+            log.warning("ignoring %s: %s", target, exc)
+            files = frozenset()
+        self._unique_files = (key, files)
+        return files
+
+    def certify_unique(self) -> bool:
+        """Check exactly that the live files hold no (trace_id, span_id) twice and, if so,
+        list them in UNIQUE_FILES (atomically), so reads of them skip de-duplication.
+        Holds the table lock: no file can be added between the check and the record."""
+        with self._lock:
+            actions = self.add_actions()
+            relative = [] if actions.is_empty() else actions["path"].to_list()
+            root = self.path.resolve()
+            keys = _scan_files([str(root / p) for p in relative]).select(s.TRACE_ID, s.SPAN_ID) if relative else None
+            if keys is not None and not repeated_rows(keys).is_empty():
+                return False
+            target = self.path / UNIQUE_FILES
+            scratch = target.with_name(f"{UNIQUE_FILES}.{uuid.uuid4().hex}.tmp")
+            scratch.write_text(json.dumps({"files": sorted(relative)}))
+            _fsync_path(scratch)
+            os.replace(scratch, target)
+            _fsync_path(self.path)
+            return True
 
     def days(self) -> list[str]:
         actions = self.add_actions()
@@ -470,6 +522,7 @@ class SpanTable:
                 report["zordered_days"].append(day)
         with self._lock:
             self.refresh()
+            self.certify_unique()  # cross-day repeats (same span, another day) keep it unlisted
         return report
 
     def _rewrite_day(self, day: str) -> None:
