@@ -538,3 +538,9 @@ def parse_filter(text: str) -> pl.Expr:
     if not isinstance(text, str):
         raise ExpressionError(f"a filter expression must be text, got {type(text).__name__}", "", 0)
     return _Parser(text).parse()
+
+
+def as_expression(where: str | pl.Expr) -> pl.Expr:
+    """A filter given as text (parsed) or already as a polars expression (kept): what every
+    ``where=`` parameter of the library accepts."""
+    return parse_filter(where) if isinstance(where, str) else where

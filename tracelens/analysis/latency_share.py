@@ -96,11 +96,9 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: Where) -> pl.LazyFrame:
     lf = spans.lazy()
     if where is None:
         return lf
-    if isinstance(where, str):
-        from tracelens.filters import parse_filter
+    from tracelens.filters import as_expression
 
-        where = parse_filter(where)
-    matching = lf.filter(where).select(s.TRACE_ID).unique()
+    matching = lf.filter(as_expression(where)).select(s.TRACE_ID).unique()
     return lf.join(matching, on=s.TRACE_ID, how="semi", maintain_order="left")
 
 

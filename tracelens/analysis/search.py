@@ -62,12 +62,9 @@ class TraceQuery:
         if self.error:
             parts.append(pl.col(s.STATUS_CODE) == "error")
         if self.where is not None:
-            if isinstance(self.where, str):
-                from tracelens.filters import parse_filter
+            from tracelens.filters import as_expression
 
-                parts.append(parse_filter(self.where))
-            else:
-                parts.append(self.where)
+            parts.append(as_expression(self.where))
         return pl.all_horizontal(parts) if parts else None
 
 

@@ -230,11 +230,9 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: str | pl.Expr | None) -> p
     lf = spans.lazy()
     if where is None:
         return lf
-    if isinstance(where, str):
-        from tracelens.filters import parse_filter
+    from tracelens.filters import as_expression
 
-        where = parse_filter(where)
-    matching = lf.filter(where).select(s.TRACE_ID).unique()
+    matching = lf.filter(as_expression(where)).select(s.TRACE_ID).unique()
     linked = (
         lf.filter(pl.col(s.LINKS).list.len() > 0)
         .select(s.TRACE_ID, pl.col(s.LINKS).list.eval(pl.element().struct.field("trace_id")).alias("_linked"))
