@@ -8,8 +8,14 @@
 Every figure is printed next to the straightforward baseline measured in the same run: the
 previous read path, which filtered every read through a first-occurrence mask over the
 (trace_id, span_id) struct (``is_first_distinct``). The baseline is the same code with
-``tracelens.store.store.without_duplicates`` swapped for that mask, in-process for the
-library figures and in the subprocess (before the CLI starts) for the CLI figures.
+``tracelens.store.store.without_duplicates`` swapped for that mask and compaction's
+duplicate-free file list ignored, in-process for the library figures and in the
+subprocess (before the CLI starts) for the CLI figures.
+
+A store whose files compaction certified duplicate-free (table/_tracelens_unique_files.json)
+skips the de-duplication pre-pass; others pay it. To measure both on an already compacted
+store without compacting again, certify a copy:
+``SpanTable(Path(COPY) / "table").certify_unique()`` (what compact() runs last).
 Both must return the same rows; the script checks it.
 """
 
@@ -36,11 +42,13 @@ import tracelens.slo as slo_api  # noqa: E402
 import tracelens.store.store as store_module  # noqa: E402
 from tracelens import schema as s  # noqa: E402
 from tracelens.store import Store  # noqa: E402
+from tracelens.store.table import UNIQUE_FILES, SpanTable  # noqa: E402
 
 FEW_COLUMNS = [s.SERVICE_NAME, s.START, s.DURATION, s.STATUS_CODE]
 BASELINE_PATCH = (
-    "import polars as pl, tracelens.store.store as m; "
+    "import polars as pl, tracelens.store.store as m, tracelens.store.table as t; "
     "m.without_duplicates = lambda lf: lf.filter(pl.struct('trace_id', 'span_id').is_first_distinct()); "
+    "t.SpanTable.unique_files = lambda self: frozenset(); "
 )
 
 
@@ -53,11 +61,12 @@ class baseline_reads:  # noqa: N801  (a context manager used like a function)
     """Within the block, Store reads use the baseline de-duplication."""
 
     def __enter__(self) -> None:
-        self._saved = store_module.without_duplicates
+        self._saved = store_module.without_duplicates, SpanTable.unique_files
         store_module.without_duplicates = baseline_dedup
+        SpanTable.unique_files = lambda self: frozenset()  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
-        store_module.without_duplicates = self._saved
+        store_module.without_duplicates, SpanTable.unique_files = self._saved  # type: ignore[method-assign]
 
 
 def timed(func: Callable[[], Any], repeat: int) -> tuple[Any, float]:
@@ -131,8 +140,10 @@ def main() -> None:
     day = (middle - timedelta(hours=12), middle + timedelta(hours=12))
     probe = store.spans(*hour).select(s.TRACE_ID, s.SERVICE_NAME).head(1).collect()
     trace_id, service = probe[s.TRACE_ID][0], probe[s.SERVICE_NAME][0]
+    certified = (directory / "table" / UNIQUE_FILES).exists()
     print(f"store {directory}: {stats['table_rows']:,} spans, {stats['table_files']} files, "
-          f"{stats['table_days']} days, WAL backlog {stats['wal_backlog_bytes']:,} bytes")
+          f"{stats['table_days']} days, WAL backlog {stats['wal_backlog_bytes']:,} bytes, "
+          f"{'certified duplicate-free by compaction' if certified else 'not certified (dedup pre-pass on every read)'}")
 
     print("library (in process; the store is opened once):")
     compare(f"store.spans().select({len(FEW_COLUMNS)} columns).collect()",

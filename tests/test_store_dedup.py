@@ -17,10 +17,17 @@ from tracelens import schema as s
 from tracelens.store import Store
 from tracelens.store import dedup
 from tracelens.store.dedup import suspect_rows, without_duplicates
-from tracelens.store.table import UNIQUE_FILES, to_table_frame
+from tracelens.store.table import UNIQUE_FILES, FileFilter, expected_rows, to_table_frame
 from tracelens.testing import make_spans, span_id_for, trace_id_for
 
 EPOCH = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, params=["mask in the plan", "pre-pass"])
+def read_mode(request, monkeypatch):
+    """Every test runs with both ways a store read de-duplicates (chosen by expected size)."""
+    monkeypatch.setattr(dedup, "INLINE_MAX_ROWS", 10**12 if request.param == "mask in the plan" else -1)
+    return request.param
 
 
 def spans(keys: list[tuple[str, str]], *, name: str = "op", start: int = 0) -> pl.DataFrame:
@@ -180,3 +187,13 @@ def test_an_unreadable_list_certifies_nothing(tmp_path):
         (tmp_path / "table" / UNIQUE_FILES).write_text("{not json")
         assert not store._table.scan_checked()[1]
         assert store.spans().collect().height == 2
+
+
+def test_expected_rows_scale_each_file_by_the_share_of_its_time_range_in_the_window():
+    second = 1_000_000_000
+    chosen = pl.DataFrame({"num_records": [100, 50], "min.start": [0, 100 * second], "max.start": [100 * second, 100 * second]})
+    assert expected_rows(chosen, FileFilter()) == 150
+    assert expected_rows(chosen, FileFilter(start_from_ns=50 * second)) == 100  # half the first, all the second
+    assert expected_rows(chosen, FileFilter(start_from_ns=0, start_before_ns=10 * second)) == 10
+    assert expected_rows(chosen.drop("min.start", "max.start"), FileFilter(start_from_ns=5)) == 150
+

@@ -494,15 +494,16 @@ class Store:
         now = datetime.now(UTC)
         window = _Window(parse_time(since, now), parse_time(until, now), service, _normalise_trace_id(trace_id))
         pending = self._unflushed_frames()  # before the table snapshot: never miss a span
-        table, unique = self._table.scan_checked(window.file_filter())
-        if unique and not pending:  # files checked duplicate-free by compaction: no pre-pass
-            return table
-        parts = [table]
+        table = self._table.scan_checked(window.file_filter())
+        if table.unique and not pending:  # files checked duplicate-free by compaction: no dedup
+            return table.frame
+        parts = [table.frame]
         if pending:
             parts.append(pl.concat(pending, how="vertical", rechunk=False).lazy().filter(window.row_filter()))
         combined = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-        # exact, and free for the projection when nothing repeats (tracelens.store.dedup)
-        return without_duplicates(combined)
+        # exact either way: a mask in the plan for small reads, else a pre-pass that leaves
+        # the plan untouched when nothing repeats (tracelens.store.dedup)
+        return without_duplicates(combined, table.expected_rows + sum(frame.height for frame in pending))
 
     def trace(self, trace_id: str) -> pl.DataFrame:
         """Every span of one trace, ordered by start; TraceNotFoundError if none."""

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
@@ -205,6 +205,27 @@ def row_filter(wanted: FileFilter) -> pl.Expr:
     if wanted.start_before_ns is not None:
         keep &= pl.col(s.START) < wanted.start_before_ns
     return keep
+
+
+class Scan(NamedTuple):
+    frame: pl.LazyFrame
+    unique: bool  # the files read hold no (trace_id, span_id) twice between them
+    expected_rows: int  # an estimate, for choosing how to read
+
+
+def expected_rows(chosen: pl.DataFrame, wanted: FileFilter) -> int:
+    """Rows the ``chosen`` files should yield for ``wanted``'s time range: each file's row
+    count times the share of its [min, max] start range the range covers (spans spread
+    evenly); the service filter is ignored (an overestimate)."""
+    rows = pl.col("num_records").cast(pl.Float64)
+    if "min.start" not in chosen.columns or (wanted.start_from_ns is None and wanted.start_before_ns is None):
+        return int(chosen.select(rows.sum()).item() or 0)
+    low, high = pl.col("min.start"), pl.col("max.start")
+    start = pl.max_horizontal(low, pl.lit(wanted.start_from_ns)) if wanted.start_from_ns is not None else low
+    stop = pl.min_horizontal(high, pl.lit(wanted.start_before_ns)) if wanted.start_before_ns is not None else high
+    # nanosecond ranges taken inclusively, so a file whose spans all start at once counts
+    share = ((stop - start + 1).cast(pl.Float64) / (high - low + 1).cast(pl.Float64)).clip(0.0, 1.0).fill_null(1.0)
+    return int(chosen.select((rows * share).sum()).item() or 0)
 
 
 def _scan_files(paths: list[str]) -> pl.LazyFrame:
@@ -425,23 +446,25 @@ class SpanTable:
         Parquet row groups."""
         return self.scan_checked(wanted)[0]
 
-    def scan_checked(self, wanted: FileFilter = FileFilter()) -> tuple[pl.LazyFrame, bool]:
-        """``scan(wanted)``, and whether the files it reads are known to hold no duplicate
-        (trace_id, span_id) between them (all listed in UNIQUE_FILES)."""
+    def scan_checked(self, wanted: FileFilter = FileFilter()) -> Scan:
+        """``scan(wanted)``, whether the files it reads are known to hold no duplicate
+        (trace_id, span_id) between them (all listed in UNIQUE_FILES), and how many rows
+        it should yield (from the Delta log's statistics, before reading anything)."""
         actions = self.add_actions()
         if actions.is_empty():
-            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True
+            return Scan(from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True, 0)
         chosen = prune_files(actions, wanted)
         if chosen.is_empty():
-            return from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True
+            return Scan(from_table_frame(pl.LazyFrame(schema=FILE_SCHEMA)), True, 0)
         relative = chosen["path"].to_list()
         unique = set(relative) <= self.unique_files()
         root = self.path.resolve()
         paths = [str(root / p) for p in relative]
         if wanted.trace_id is not None:
             rows = self._row_groups.read_trace(paths, wanted.trace_id)
-            return from_table_frame(rows.lazy().filter(row_filter(wanted))), unique
-        return from_table_frame(_scan_files(paths).filter(row_filter(wanted))), unique
+            return Scan(from_table_frame(rows.lazy().filter(row_filter(wanted))), unique, rows.height)
+        frame = from_table_frame(_scan_files(paths).filter(row_filter(wanted)))
+        return Scan(frame, unique, expected_rows(chosen, wanted))
 
     def unique_files(self) -> frozenset[str]:
         """The files listed in UNIQUE_FILES (empty if none): re-read only when it changes."""
