@@ -402,7 +402,7 @@ class WriteAheadLog:
         """Delete segments whose every record has seq <= ``seq`` (they are in the table).
         The active segment is closed first when it is entirely flushed, so a quiet server
         does not keep old data on disk. Returns the number of segments deleted."""
-        deleted = 0
+        doomed: list[Path] = []
         with self._cond:
             while self._committing:
                 self._cond.wait()
@@ -414,15 +414,20 @@ class WriteAheadLog:
                         assert self._fd is not None
                         os.close(self._fd)
                         self._fd = None
-                    try:
-                        segment.path.unlink()
-                    except FileNotFoundError:
-                        pass
-                    deleted += 1
+                    doomed.append(segment.path)
                 else:
                     keep.append(segment)
             self._segments = keep
-            self.stats.segments_deleted += deleted
+            self.stats.segments_deleted += len(doomed)
+        # unlinking a segment of many MB takes milliseconds (extents freed, journal): done
+        # outside the lock so appenders are not kept waiting. The files are no longer
+        # ours (new segments get new, higher names) and replay skips their records anyway.
+        for path in doomed:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        deleted = len(doomed)
         if deleted and self._fsync:
             _fsync_directory(self.directory)
         return deleted
