@@ -172,6 +172,7 @@ class Store:
         }
         self._last_flush: datetime | None = None
         self._last_retention: float | None = None  # monotonic time of the last run
+        self._decoded: dict[int, tuple[bytes, pl.DataFrame]] = {}  # read-only: WAL seq -> frame
 
     # --- opening ----------------------------------------------------------------------
     @classmethod
@@ -475,11 +476,19 @@ class Store:
         if not self.read_only:
             with self._state:
                 return [item.frame for item in self._queue]
-        frames = []
+        # a reader calls this on every spans(): records are immutable once written, so each
+        # is decoded once (a raw OTLP record costs a protobuf decode) and kept while unflushed
+        frames, decoded = [], {}
         for record in self._unflushed_records_on_disk()[0]:
-            frame = self._decode_or_count(record)
+            cached = self._decoded.get(record.seq)
+            if cached is not None and cached[0] == record.payload:
+                frame: pl.DataFrame | None = cached[1]
+            else:
+                frame = self._decode_or_count(record)
             if frame is not None:
                 frames.append(frame)
+                decoded[record.seq] = (record.payload, frame)
+        self._decoded = decoded
         return frames
 
     def spans(
