@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 from click.testing import CliRunner
 from receiver_support import grpc_call, otlp_request
@@ -83,6 +84,9 @@ def test_http_keep_alive_request_after_stop_is_told_to_retry(tmp_path):
         body = otlp_request(1).SerializeToString()
         connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
         assert connection.getresponse().read() is not None
+        # let the handler finish the first exchange and wait idle on the connection; a stop
+        # that lands before that closes the connection instead (also a retry for clients)
+        time.sleep(0.5)
         rx.stop(grace=1)
         connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
         response = connection.getresponse()
