@@ -214,15 +214,19 @@ class _Node:
             raise self.error("must be longer than zero")
         return value
 
-    def percent(self) -> float:
-        """A percentage 0 < x < 100 (``99.9`` or ``"99.9%"``) as a fraction."""
+    def _percent_number(self, example: str) -> tuple[object, float]:
+        """The value without a trailing ``%`` and as a number (``99.9`` or ``"99.9%"``)."""
         raw = self.value
         if isinstance(raw, str) and raw.strip().endswith("%"):
             raw = raw.strip()[:-1]
         try:
-            number = float(raw)
+            return raw, float(raw)
         except (TypeError, ValueError):
-            raise self.error(f"expected a percentage such as 99.9, got {self.value!r}") from None
+            raise self.error(f"expected a percentage such as {example}, got {self.value!r}") from None
+
+    def percent(self) -> float:
+        """A percentage 0 < x < 100 (``99.9`` or ``"99.9%"``) as a fraction."""
+        raw, number = self._percent_number("99.9")
         if isinstance(raw, bool) or not 0 < number < 100:
             raise self.error(f"must be a percentage between 0 and 100 (exclusive), got {self.value!r}")
         if number <= 1:
@@ -231,13 +235,7 @@ class _Node:
 
     def budget_share(self) -> float:
         """A tier's share of the period budget: a percent (2 = 2 %) in (0, 100]."""
-        raw = self.value
-        if isinstance(raw, str) and raw.strip().endswith("%"):
-            raw = raw.strip()[:-1]
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise self.error(f"expected a percentage such as 2, got {self.value!r}") from None
+        raw, number = self._percent_number("2")
         if isinstance(raw, bool) or not 0 < number <= 100:
             raise self.error(f"must be a percentage in (0, 100], got {self.value!r}")
         return number / 100.0
