@@ -107,3 +107,23 @@ def test_cli_deps_user_mistakes_are_one_line_errors(store_dir, tmp_path):
     assert bad_filter.exit_code == 2 and "Traceback" not in bad_filter.output
     missing = CliRunner().invoke(cli, ["deps", "--data", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no span store" in missing.output
+
+
+def test_deps_says_when_the_window_holds_no_calls(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+
+    from tracelens.cli.main import cli
+    from tracelens.store import Store
+    from tracelens.testing import make_trace
+
+    old = make_trace([{"span": "a", "service": "web", "kind": "client", "start": 0, "end": 5},
+                      {"span": "b", "parent": "a", "service": "db", "kind": "server", "start": 1, "end": 4}],
+                     epoch=datetime.now(UTC) - timedelta(days=3))
+    with Store.open(tmp_path) as store:
+        store.append(old)
+    recent = CliRunner().invoke(cli, ["deps", "--data", str(tmp_path), "--format", "jaeger"])
+    assert recent.exit_code == 0 and "widen --since" in recent.stderr and recent.stdout.strip() == "[]"
+    wide = CliRunner().invoke(cli, ["deps", "--data", str(tmp_path), "--format", "jaeger", "--since", "7d"])
+    assert "widen" not in wide.stderr and '"callCount": 1' in wide.stdout

@@ -37,6 +37,11 @@ def deps(data: Path, since: str, fmt: str, where: str | None, self_loops: bool, 
 
     store = tracelens.open(existing_data_dir(data))
     graph = service_graph(store.spans(since=since), where=where, self_loops=self_loops)
+    if graph.edges.is_empty():
+        # an empty picture is usually a window that misses the data: say so (stderr keeps
+        # the exported formats clean for pipes)
+        click.echo(f"no calls between services in spans since {since}"
+                   f"{' matching --where' if where else ''}; widen --since (e.g. --since 30d)", err=True)
     if fmt == "text":
         from rich.console import Console
 
