@@ -43,6 +43,7 @@ from tracelens.store import wal as walmod
 from tracelens.store.dedup import without_duplicates
 from tracelens.store.summary import SORT_KEYS, trace_summaries
 from tracelens.store.table import FileFilter, SpanTable, day_string
+from tracelens.store.table import row_filter as table_row_filter
 from tracelens.store.timerange import TimeLike, parse_duration, parse_time, to_ns
 
 log = logging.getLogger(__name__)
@@ -128,16 +129,8 @@ class _Window:
         )
 
     def row_filter(self) -> pl.Expr:
-        keep = pl.lit(True)
-        if self.trace_id is not None:
-            keep &= pl.col(s.TRACE_ID) == self.trace_id
-        if self.service is not None:
-            keep &= pl.col(s.SERVICE_NAME) == self.service
-        if self.since is not None:
-            keep &= pl.col(s.START) >= self.since
-        if self.until is not None:
-            keep &= pl.col(s.START) < self.until
-        return keep
+        """The window on contract frames (the unflushed WAL part): the table's row filter."""
+        return table_row_filter(self.file_filter(), start=pl.col(s.START).dt.epoch("ns"))
 
 
 class Store:

@@ -197,17 +197,20 @@ def prune_files(actions: pl.DataFrame, wanted: FileFilter) -> pl.DataFrame:
     return actions.filter(keep)
 
 
-def row_filter(wanted: FileFilter) -> pl.Expr:
-    """The same filter on rows of the file schema (pushed into the Parquet scan)."""
+def row_filter(wanted: FileFilter, start: pl.Expr | None = None) -> pl.Expr:
+    """The same filter on rows (pushed into the Parquet scan). ``start`` is the span start
+    as ns since the epoch: the file schema's column by default; contract frames (Datetime)
+    pass ``pl.col(START).dt.epoch("ns")``."""
+    start = pl.col(s.START) if start is None else start
     keep = pl.lit(True)
     if wanted.trace_id is not None:
         keep &= pl.col(s.TRACE_ID) == wanted.trace_id
     if wanted.service is not None:
         keep &= pl.col(s.SERVICE_NAME) == wanted.service
     if wanted.start_from_ns is not None:
-        keep &= pl.col(s.START) >= wanted.start_from_ns
+        keep &= start >= wanted.start_from_ns
     if wanted.start_before_ns is not None:
-        keep &= pl.col(s.START) < wanted.start_before_ns
+        keep &= start < wanted.start_before_ns
     return keep
 
 
