@@ -332,4 +332,4 @@ def test_trace_lookup_reads_only_row_groups_holding_the_trace(tmp_path):
         assert_frame_equal(canonical(got), canonical(expected))
     assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
     index = table._row_groups
-    assert all(len(ranges) > 1 for _, ranges in index._files.values())
+    assert all(len(entry.sizes) > 1 for entry in index._files.values())

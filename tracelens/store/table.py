@@ -25,7 +25,6 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from deltalake.transaction import AddAction
 
 from tracelens import schema as s
 from tracelens.store.dedup import repeated_rows
+from tracelens.store.lookup import RowGroupIndex
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ COMPACT_ROW_GROUP_ROWS: Final = 4 * 1024
 #: per-file min/max already picks the one file a trace lives in
 COMPACT_TARGET_FILE_BYTES: Final = 8 * 1024 * 1024
 COMMIT_RETRIES: Final = 5
-#: a store's first trace lookup reads at most this many files without the footer index
-PLAIN_LOOKUP_MAX_FILES: Final = 8
+#: see _log_unchanged
+LOG_MTIME_SLACK_NS: Final = 1_000_000_000
 #: the data files (paths relative to the table) checked to hold, together, no duplicate
 #: (trace_id, span_id); written by compact(). Any subset of them is duplicate-free too, so
 #: it stays true across deletes; a file written later is simply not in it. Delta ignores
@@ -245,88 +245,24 @@ def _scan_files(paths: list[str]) -> pl.LazyFrame:
     )
 
 
-class RowGroupIndex:
-    """Per data file, the trace_id range of each Parquet row group, kept in memory with the
-    file's parsed footer (data files are immutable, so this never goes stale).
+def _log_mark(table_path: Path) -> tuple[int, int] | None:
+    """(mtime ns, inode) of the Delta log directory: every commit, checkpoint or log
+    cleanup adds, renames or removes an entry in it, which updates its mtime."""
+    try:
+        stat = os.stat(table_path / "_delta_log")
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_ino
 
-    A trace lookup then costs no footer parsing: the candidate row groups (one per day
-    partition in a compacted table, whose files are sorted by trace_id) are found in
-    memory, their trace_id column alone is read to see which really hold the trace, and
-    only those are decoded in full. Footers of these nested schemas are large (~1 MB per
-    32 MB file), and parsing them was most of a lookup's CPU time."""
 
-    def __init__(self, max_files: int = 4096) -> None:
-        self._max_files = max_files
-        self._files: OrderedDict[str, tuple[Any, list[tuple[str | None, str | None]]]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._lookups = 0
-
-    def _entry(self, path: str) -> tuple[Any, list[tuple[str | None, str | None]]]:
-        with self._lock:
-            entry = self._files.get(path)
-            if entry is not None:
-                self._files.move_to_end(path)
-                return entry
-        import pyarrow.parquet as pq  # here: importing pyarrow costs a one-shot lookup ~0.4 s
-
-        metadata = pq.read_metadata(path)
-        column = next(
-            (i for i in range(metadata.num_columns) if metadata.schema.column(i).path == s.TRACE_ID), None
-        )
-        ranges: list[tuple[str | None, str | None]] = []
-        for group in range(metadata.num_row_groups):
-            stats = metadata.row_group(group).column(column).statistics if column is not None else None
-            if stats is not None and stats.has_min_max:
-                ranges.append((stats.min, stats.max))
-            else:
-                ranges.append((None, None))  # no statistics: always a candidate
-        with self._lock:
-            self._files[path] = (metadata, ranges)
-            while len(self._files) > self._max_files:
-                self._files.popitem(last=False)
-        return metadata, ranges
-
-    def read_trace(self, paths: list[str], trace_id: str) -> pl.DataFrame:
-        """Rows of ``trace_id`` from ``paths`` (file schema, unfiltered within row groups).
-        A first lookup in few files (a compacted table) is a plain Parquet scan pruned by
-        row-group statistics: the footer index only pays off from the second lookup on, and
-        building it needs pyarrow, whose import alone is half of a one-shot ``tracelens
-        show``. In many files the plain scan decodes every candidate row group in full
-        (13 s for 300 flush files against 1.3 s with the index), so those use the index."""
-        with self._lock:
-            self._lookups += 1
-            first = self._lookups == 1
-        if first and len(paths) <= PLAIN_LOOKUP_MAX_FILES:
-            return _scan_files(paths).filter(pl.col(s.TRACE_ID) == trace_id).collect()
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        tables = []
-        for path in paths:
-            metadata, ranges = self._entry(path)
-            candidates = [
-                i for i, (low, high) in enumerate(ranges)
-                if (low is None or low <= trace_id) and (high is None or trace_id <= high)
-            ]
-            if not candidates:
-                continue
-            parquet = pq.ParquetFile(path, metadata=metadata)
-            ids = parquet.read_row_groups(candidates, columns=[s.TRACE_ID]).column(0)
-            # which candidate row groups really hold the trace (offsets follow group sizes)
-            hits, offset = [], 0
-            present = pc.equal(ids, trace_id)
-            for group in candidates:
-                size = metadata.row_group(group).num_rows
-                if pc.any(present.slice(offset, size)).as_py():
-                    hits.append(group)
-                offset += size
-            if hits:
-                tables.append(parquet.read_row_groups(hits))
-        if not tables:
-            return pl.DataFrame(schema=FILE_SCHEMA)
-        frames = [pl.from_arrow(table) for table in tables]
-        frame = pl.concat([f for f in frames if isinstance(f, pl.DataFrame)], how="diagonal_relaxed")
-        return frame.filter(pl.col(s.TRACE_ID) == trace_id)
+def _log_unchanged(mark: tuple[int, int] | None, seen: tuple[tuple[int, int], int] | None) -> bool:
+    """Whether the log is as it was at the last look: same mark, and that mark older than
+    the look by more than LOG_MTIME_SLACK_NS (timestamps come from a coarse clock, so a
+    commit in the same tick as the look could leave the mtime unchanged)."""
+    if mark is None or seen is None:
+        return False
+    seen_mark, looked_at = seen
+    return mark == seen_mark and mark[0] < looked_at - LOG_MTIME_SLACK_NS
 
 
 class SpanTable:
@@ -337,9 +273,10 @@ class SpanTable:
         self.path = path
         self._lock = threading.RLock()
         self._table: DeltaTable | None = None
+        self._log_seen: tuple[tuple[int, int], int] | None = None  # (log mark, when looked at)
         self._actions: tuple[int, pl.DataFrame] | None = None
         self.row_group_rows = row_group_rows
-        self._row_groups = RowGroupIndex()
+        self._row_groups = RowGroupIndex(_scan_files, FILE_SCHEMA)
         self._unique_files: tuple[tuple[int, int, int], frozenset[str]] | None = None
         # long-lived layout written by delta-rs (compaction): zstd, small row groups
         self.writer_properties = WriterProperties(
@@ -351,14 +288,21 @@ class SpanTable:
         return DeltaTable.is_deltatable(str(self.path))
 
     def refresh(self) -> DeltaTable | None:
-        """The latest snapshot (loaded once, then advanced incrementally); None if no table."""
+        """The latest snapshot (loaded once, then advanced incrementally); None if no table.
+        A log directory provably unchanged since the last look is not listed again (a
+        ``stat`` instead of ~2.5 ms of log listing on every read of a quiet table)."""
         with self._lock:
+            looked_at = time.time_ns()
+            mark = _log_mark(self.path)
             if self._table is None:
                 if not self.exists():
                     return None
                 self._table = DeltaTable(str(self.path))
+            elif _log_unchanged(mark, self._log_seen):
+                return self._table
             else:
                 self._table.update_incremental()
+            self._log_seen = None if mark is None else (mark, looked_at)
             return self._table
 
     def flushed_seq(self) -> int:

@@ -1,0 +1,91 @@
+"""Trace-by-id lookups: row-group arithmetic, cached readers, and the snapshot that is only
+re-listed when the Delta log changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pyarrow as pa
+from polars.testing import assert_frame_equal
+
+import tracelens
+from tracelens import schema as s
+from tracelens.store import Store
+from tracelens.store.lookup import _matching_rows
+from tracelens.store.table import FileFilter, SpanTable
+from tracelens.testing import make_spans, trace_id_for
+
+EPOCH = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def test_matching_rows_maps_candidate_positions_to_positions_among_the_hit_groups():
+    # three candidate groups read back to back; the middle one does not hold "b"
+    ids = pa.array(["a", "a", "b", "b", "c", "c", "c", "c", "b", "d", "d"])
+    groups, rows = _matching_rows(ids, "b", [4, 4, 3])
+    assert groups == [0, 2]
+    assert rows.tolist() == [2, 3, 4]  # group 2 starts at row 4 once group 1 is skipped
+    groups, rows = _matching_rows(ids, "zz", [4, 4, 3])
+    assert groups == [] and rows.size == 0
+
+
+def spans_of(labels: list[str], per_trace: int, day: int = 0) -> pl.DataFrame:
+    rows = [
+        {"trace": label, "span": f"{label}-{i}", "service": f"svc{i % 3}", "start": day * 86_400_000 + i,
+         "end": day * 86_400_000 + i + 5, **({} if i == 0 else {"parent": f"{label}-0"})}
+        for label in labels
+        for i in range(per_trace)
+    ]
+    return make_spans(rows, epoch=EPOCH)
+
+
+def test_lookups_across_row_group_boundaries_equal_a_full_filter(tmp_path):
+    table = SpanTable(tmp_path / "table", row_group_rows=4)  # traces of 7 spans straddle groups
+    labels = [f"t{i}" for i in range(30)]
+    table.write(spans_of(labels[:15], 7), wal_seq=1)
+    table.write(spans_of(labels[15:], 7, day=1), wal_seq=2)
+    table.write(spans_of(labels[::7], 7, day=2), wal_seq=3)  # some traces in two days' files
+    everything = table.scan().collect()
+    for label in [*labels, *labels[:3]]:  # repeats: cached readers and footers
+        trace_id = trace_id_for(label)
+        got = table.scan(FileFilter(trace_id=trace_id)).collect().sort(s.START, s.SPAN_ID)
+        expected = everything.filter(pl.col(s.TRACE_ID) == trace_id).sort(s.START, s.SPAN_ID)
+        assert got.height in (7, 14)
+        assert_frame_equal(got, expected)
+    assert len(table._row_groups._readers) <= table._row_groups._max_open
+
+
+def test_a_reader_sees_a_commit_made_right_after_its_last_read(tmp_path):
+    # the log directory's mtime has a coarse clock: a commit in the same tick as the
+    # reader's last look must not be hidden by the unchanged-log shortcut
+    with Store.open(tmp_path) as writer:
+        writer.append(spans_of(["a"], 3))
+        writer.flush()
+        reader = tracelens.open(tmp_path)
+        for n in range(20):
+            assert reader.spans().collect().height == 3 * (n + 1)
+            writer.append(spans_of([f"b{n}"], 3))
+            writer.flush()
+            assert reader.trace(trace_id_for(f"b{n}")).height == 3
+
+
+def test_an_unchanged_log_is_not_listed_again(tmp_path, monkeypatch):
+    with Store.open(tmp_path) as writer:
+        writer.append(spans_of(["a"], 3))
+        writer.flush()
+    reader = tracelens.open(tmp_path)
+    table = reader._table
+    table.refresh()
+    # pretend the last look was long after the log's last change
+    mark, _ = table._log_seen
+    table._log_seen = (mark, mark[0] + 10**10)
+    updates = []
+    original = type(table._table).update_incremental
+    monkeypatch.setattr(type(table._table), "update_incremental", lambda self: updates.append(1) or original(self))
+    assert reader.trace(trace_id_for("a")).height == 3
+    assert updates == []
+    with Store.open(tmp_path) as writer:  # a commit changes the log directory
+        writer.append(spans_of(["c"], 2))
+        writer.flush()
+    assert reader.trace(trace_id_for("c")).height == 2
+    assert updates
