@@ -6,10 +6,13 @@ every read with a first-occurrence mask over the (trace_id, span_id) struct cost
 more than the read itself (benchmarks/read.py: ~14 s on 10 M spans), so reads go in two
 steps, both exact:
 
-1. a pre-pass reads only ``span_id`` of the rows the read selects, hashes it to UInt64 and
-   sorts the hashes: two equal keys have equal span ids, hence equal hashes, so rows whose
-   hash occurs once cannot be duplicates. A hash collision only makes a row a *suspect*;
-   it never hides a duplicate.
+1. a pre-pass reads only the key columns of the rows the read selects, hashes each row's
+   (trace_id, span_id) to one UInt64 and sorts the hashes: two equal keys have equal
+   hashes, so rows whose hash occurs once cannot be duplicates. A hash collision only
+   makes a row a *suspect*; it never hides a duplicate. Both ids go into the hash: span
+   ids alone repeat across traces wherever a generator numbers spans per trace (the
+   analysis benchmark's store: every row a suspect, 2.9 GB for the exact pass on 10 M
+   spans), which the trace_id costs ~10 % more CPU to rule out.
 2. only when there are suspects: their (trace_id, span_id) are compared exactly and the
    rows that are not the first occurrence of their key are dropped by row position. With
    no suspects (nearly every read) the frame is returned untouched, so projections and
@@ -31,15 +34,22 @@ ROW: Final = "__tracelens_row"
 INLINE_MAX_ROWS: Final = 300_000
 
 
-def suspect_rows(span_id_hashes: pl.Series) -> pl.Series:
-    """Positions of rows whose span_id hash is not unique: a superset of every row whose
+def key_hash() -> pl.Expr:
+    """One UInt64 per row from (trace_id, span_id): equal keys, equal hashes. Hashed inside
+    the scan, the id strings are never materialised (~25 % less CPU than a struct hash of
+    collected columns); xor of two differently seeded hashes keeps it one pass."""
+    return pl.col(s.SPAN_ID).hash().xor(pl.col(s.TRACE_ID).hash(seed=1))
+
+
+def suspect_rows(key_hashes: pl.Series) -> pl.Series:
+    """Positions of rows whose key hash is not unique: a superset of every row whose
     (trace_id, span_id) occurs more than once. A sort and a neighbour comparison: polars'
     hash-table ``is_duplicated`` is ~20x slower on 10 M distinct UInt64 values."""
-    ordered = span_id_hashes.sort(multithreaded=True)
+    ordered = key_hashes.sort(multithreaded=True)
     repeated = ordered.filter(ordered == ordered.shift(1))
     if repeated.is_empty():
         return pl.Series(ROW, [], dtype=pl.get_index_type())
-    return span_id_hashes.is_in(repeated.unique().implode()).arg_true()
+    return key_hashes.is_in(repeated.unique().implode()).arg_true()
 
 
 def later_occurrences(keys: pl.DataFrame) -> pl.Series:
@@ -52,8 +62,7 @@ def later_occurrences(keys: pl.DataFrame) -> pl.Series:
 def repeated_rows(frame: pl.LazyFrame) -> pl.Series:
     """Positions (in frame order) of the rows repeating an earlier row's (trace_id,
     span_id); empty when every key occurs once. Reads ``frame`` once, twice with suspects."""
-    # hashed inside the scan: the strings are never materialised (~25 % less CPU)
-    suspects = suspect_rows(frame.select(pl.col(s.SPAN_ID).hash()).collect().to_series())
+    suspects = suspect_rows(frame.select(key_hash()).collect().to_series())
     if suspects.is_empty():
         return suspects
     keys = (
