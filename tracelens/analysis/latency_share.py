@@ -133,6 +133,9 @@ def latency_share(
                 parts.append(share_by_trace(analysis, keys).select(s.TRACE_ID, *keys, *PER_TRACE_COLUMNS))
             else:
                 parts.append(group_sums(analysis, keys))
+            # else the batch's spans and kernel arrays live on while the next batch is read
+            # and analysed: two batches in memory at the peak instead of one
+            del analysis
         if per_trace:
             return pl.concat(parts)
         return finish_aggregate(merge_group_sums(parts, keys), keys)
