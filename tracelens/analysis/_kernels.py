@@ -26,18 +26,67 @@ for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX_VALUE[_c] = _i  # lowercase only: "AB" and "ab" are different ids to everyone else
 
 
-@njit(cache=True)
-def parse_hex(data, offsets, width, hi, lo, ok):
+_ONES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+_LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
+_GE_0 = np.uint64(0x5050505050505050)  # + (0x80 - '0') sets a byte's top bit iff byte >= '0'
+_GE_COLON = np.uint64(0x4646464646464646)  # ... iff byte > '9'
+_GE_A = np.uint64(0x1F1F1F1F1F1F1F1F)  # ... iff byte >= 'a'
+_GE_G = np.uint64(0x1919191919191919)  # ... iff byte > 'f'
+_M8 = np.uint64(0x00FF00FF00FF00FF)
+_M16 = np.uint64(0x0000FFFF0000FFFF)
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _hex_word(w):
+    """(value, ok) of 8 lowercase hex characters loaded as a little-endian uint64 (first
+    character in the lowest byte): all 8 bytes checked and converted at once (SWAR)."""
+    valid = ((w + _GE_0) & ~(w + _GE_COLON)) | ((w + _GE_A) & ~(w + _GE_G))
+    ok = (valid & _HIGH) == _HIGH and (w & _HIGH) == np.uint64(0)
+    nib = (w & _LOW_NIBBLES) + np.uint64(9) * ((w >> np.uint64(6)) & _ONES)
+    x = ((nib & _M8) << np.uint64(4)) | ((nib >> np.uint64(8)) & _M8)
+    x = ((x & _M16) << np.uint64(8)) | ((x >> np.uint64(16)) & _M16)
+    x = ((x & _M32) << np.uint64(16)) | (x >> np.uint64(32))
+    return x, ok
+
+
+@njit(cache=True, nogil=True)
+def parse_hex(data, words, offsets, width, hi, lo, ok):
     """Parse fixed-width lowercase hex strings (Arrow large_string buffers) into (hi, lo)
-    uint64 halves; ``ok[i]`` is False for anything else (nulls included)."""
+    uint64 halves; ``ok[i]`` is False for anything else (nulls included).
+
+    ``words`` is ``data`` viewed as uint64 (empty if the buffer is not 8-byte aligned):
+    ids starting on an 8-byte boundary -- all of them when every string is an id or null
+    -- are read 8 characters at a time; others byte by byte."""
     table = _HEX_VALUE
     n = hi.shape[0]
     split = width - 16
+    n_words = words.shape[0]
+    per_id = width // 8
     for i in range(n):
         a = offsets[i]
         if offsets[i + 1] - a != width:
             ok[i] = False
             continue
+        if (a & 7) == 0 and (a >> 3) + per_id <= n_words:
+            w0 = a >> 3
+            if width == 32:
+                v0, ok0 = _hex_word(words[w0])
+                v1, ok1 = _hex_word(words[w0 + 1])
+                v2, ok2 = _hex_word(words[w0 + 2])
+                v3, ok3 = _hex_word(words[w0 + 3])
+                hi[i] = (v0 << np.uint64(32)) | v1
+                lo[i] = (v2 << np.uint64(32)) | v3
+                ok[i] = ok0 and ok1 and ok2 and ok3
+                continue
+            if width == 16:
+                v0, ok0 = _hex_word(words[w0])
+                v1, ok1 = _hex_word(words[w0 + 1])
+                hi[i] = np.uint64(0)
+                lo[i] = (v0 << np.uint64(32)) | v1
+                ok[i] = ok0 and ok1
+                continue
         bad = np.uint8(0)
         h = np.uint64(0)
         for j in range(split):
@@ -54,7 +103,7 @@ def parse_hex(data, offsets, width, hi, lo, ok):
         lo[i] = lw
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def group_traces(hi, lo):
     """Trace index per row (first appearance order) and the row order grouped by trace.
 
@@ -185,62 +234,100 @@ def _build_children(a, b, parent, skip, child_off, child_idx):
 
 @njit(cache=True)
 def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
-    """Critical path, self time and placement of every span of every trace.
+    """Critical path, self time and placement of every span of every trace, on one
+    thread (``analyze_parts`` splits the same work over trace ranges).
 
     Inputs are per row; outputs per position p (row = order[p]) unless noted:
     status, parent (position, -1 for roots), self_time, critical_time; per trace
     (root position, duration, counters); sections (position, start, end), latest first
-    within each trace, trace t's sections at sec_off[t]:sec_off[t+1]."""
-    n = order.shape[0]
-    n_traces = offsets.shape[0] - 1
-    # gather once into position order: every later pass reads memory sequentially
-    s_sid = np.empty(n, np.uint64)
-    s_pid = np.empty(n, np.uint64)
-    s_has = np.empty(n, np.bool_)
-    s_kind = np.empty(n, np.uint8)
-    s_start = np.empty(n, np.int64)
-    s_end = np.empty(n, np.int64)
-    for p in range(n):
-        r = order[p]
-        s_sid[p] = sid[r]
-        s_pid[p] = pid[r]
-        s_has[p] = has_pid[r]
-        s_kind[p] = kind[r]
-        s_start[p] = start[r]
-        s_end[p] = max(end[r], start[r])  # a span ending before it starts has length 0
-    status = np.full(n, OTHER_ROOT, np.int8)
-    parent = np.full(n, -1, np.int64)
-    category = np.full(n, -1, np.int8)  # root category: 0 genuine, 1 orphan, 2 cut loop
-    skip = np.zeros(n, np.bool_)
-    self_time = np.zeros(n, np.int64)
-    critical = np.zeros(n, np.int64)
-    cstart = np.empty(n, np.int64)
-    cend = np.empty(n, np.int64)
-    neg_cend = np.empty(n, np.int64)
-    child_off = np.zeros(n + 1, np.int64)
-    child_idx = np.empty(n, np.int64)
-    walk_off = np.zeros(n + 1, np.int64)
-    walk_idx = np.empty(n, np.int64)
-    tmp = np.empty(n, np.int64)
-    cursor = np.zeros(n, np.int64)
-    stamp = np.full(n, -1, np.int64)
-    stack = np.empty(n, np.int64)
-    walkable = np.zeros(n, np.bool_)
-    root_pos = np.full(n_traces, -1, np.int64)
-    duration = np.zeros(n_traces, np.int64)
-    counts = np.zeros((n_traces, N_COUNTERS), np.int64)
-    sec_pos = np.empty(2 * n + 1, np.int64)
-    sec_start = np.empty(2 * n + 1, np.int64)
-    sec_end = np.empty(2 * n + 1, np.int64)
-    sec_off = np.zeros(n_traces + 1, np.int64)
-    n_sec = 0
-    zeros = np.zeros(n, np.int64)
-    table = np.empty(4 * n + 8, np.int64)  # per-trace span-id hash table, reused
+    within each trace, trace t's sections at sec_off[t]:sec_off[t+1]; clipped start/end
+    (meaningful for placed spans)."""
+    out = allocate_outputs(order.shape[0], offsets.shape[0] - 1)
+    status, parent, self_time, critical, cstart, cend, root_pos, duration, counts, sec_pos, sec_start, sec_end, sec_off = out
+    n_sec = analyze_range(0, offsets.shape[0] - 1, 0, order, offsets, sid, pid, has_pid, start, end, kind,
+                          status, parent, self_time, critical, cstart, cend, root_pos, duration, counts,
+                          sec_pos, sec_start, sec_end, sec_off)
+    sec_off[offsets.shape[0] - 1] = n_sec
+    return (status, parent, self_time, critical, root_pos, duration, counts,
+            sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec], sec_off, cstart, cend)
 
-    for t in range(n_traces):
+
+@njit(cache=True)
+def allocate_outputs(n, n_traces):
+    """Output arrays of analyze_range for n spans in n_traces traces. Sections: at most
+    2k - 1 per trace of k spans (one per descent, one per visited span), so the traces of
+    positions a..b fit in sec_*[2a:2b]."""
+    return (np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty(n_traces, np.int64), np.empty(n_traces, np.int64), np.zeros((n_traces, N_COUNTERS), np.int64),
+            np.empty(2 * n + 1, np.int64), np.empty(2 * n + 1, np.int64), np.empty(2 * n + 1, np.int64),
+            np.zeros(n_traces + 1, np.int64))
+
+
+@njit(cache=True, nogil=True)
+def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, kind,
+                  status, parent, self_time, critical, cstart, cend, root_pos, duration, counts,
+                  sec_pos, sec_start, sec_end, sec_off):
+    """analyze_traces for traces t0..t1-1, writing their positions of the output arrays
+    and their sections from index ``n_sec`` on; returns the index after the last section.
+
+    Each trace's rows are gathered into scratch arrays the size of the largest trace, so
+    every pass after the gather works in cache whatever the row order; outputs are
+    written once, sequentially. Traces are independent: disjoint trace ranges can run
+    on several threads (nogil) into the same output arrays."""
+    big = 1
+    for t in range(t0, t1):
+        big = max(big, offsets[t + 1] - offsets[t])
+    l_sid = np.empty(big, np.uint64)
+    l_pid = np.empty(big, np.uint64)
+    l_has = np.empty(big, np.bool_)
+    l_kind = np.empty(big, np.uint8)
+    l_start = np.empty(big, np.int64)
+    l_end = np.empty(big, np.int64)
+    l_status = np.empty(big, np.int8)
+    l_parent = np.empty(big, np.int64)
+    category = np.empty(big, np.int8)  # root category: 0 genuine, 1 orphan, 2 cut loop
+    skip = np.empty(big, np.bool_)
+    l_self = np.empty(big, np.int64)
+    l_crit = np.empty(big, np.int64)
+    l_cs = np.empty(big, np.int64)
+    l_ce = np.empty(big, np.int64)
+    neg_cend = np.empty(big, np.int64)
+    child_off = np.empty(big + 1, np.int64)
+    child_idx = np.empty(big, np.int64)
+    walk_off = np.empty(big + 1, np.int64)
+    walk_idx = np.empty(big, np.int64)
+    tmp = np.empty(big, np.int64)
+    cursor = np.empty(big, np.int64)
+    stamp = np.empty(big, np.int64)
+    stack = np.empty(big, np.int64)
+    walkable = np.empty(big, np.bool_)
+    zeros = np.zeros(big, np.int64)
+    size = 4
+    while size < 2 * big:
+        size *= 2
+    table = np.empty(size, np.int64)  # per-trace span-id hash table, reused
+    pending, reached = -1, 0  # stamp values; a loop walk from p0 marks with -2 - p0
+
+    for t in range(t0, t1):
         a = offsets[t]
-        b = offsets[t + 1]
-        k = b - a
+        k = offsets[t + 1] - a
+        for j in range(k):
+            r = order[a + j]
+            l_sid[j] = sid[r]
+            l_pid[j] = pid[r]
+            l_has[j] = has_pid[r]
+            l_kind[j] = kind[r]
+            s0 = start[r]
+            l_start[j] = s0
+            l_end[j] = max(end[r], s0)  # a span ending before it starts has length 0
+            l_status[j] = OTHER_ROOT
+            l_parent[j] = -1
+            category[j] = -1
+            skip[j] = False
+            l_crit[j] = 0
+            stamp[j] = pending
+            walkable[j] = False
         # 1. span ids into a per-trace hash table (first row wins; later ones are
         #    duplicates), then each parent id looked up in it
         size = 4
@@ -249,112 +336,112 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
         mask = np.uint64(size - 1)
         for j in range(size):
             table[j] = -1
-        for p in range(a, b):
-            key = s_sid[p]
+        for p in range(k):
+            key = l_sid[p]
             slot = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
             while True:
                 q = table[slot]
                 if q == -1:
                     table[slot] = p
                     break
-                if s_sid[q] == key:
+                if l_sid[q] == key:
                     skip[p] = True
-                    status[p] = DUPLICATE
+                    l_status[p] = DUPLICATE
                     counts[t, C_DUPLICATES] += 1
                     break
                 slot = (slot + np.uint64(1)) & mask
-        for p in range(a, b):
+        for p in range(k):
             if skip[p]:
                 continue
-            if not s_has[p]:
+            if not l_has[p]:
                 category[p] = 0
                 continue
-            key = s_pid[p]
+            key = l_pid[p]
             slot = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
             found = -1
             while True:
                 q = table[slot]
                 if q == -1:
                     break
-                if s_sid[q] == key:
+                if l_sid[q] == key:
                     found = q
                     break
                 slot = (slot + np.uint64(1)) & mask
             if found >= 0:
-                parent[p] = found
+                l_parent[p] = found
             else:
                 category[p] = 1
                 counts[t, C_ORPHANS] += 1
         # 2. children, then cut parent loops (the rest of the tree hangs off them)
-        _build_children(a, b, parent, skip, child_off, child_idx)
-        reached = 0
+        _build_children(0, k, l_parent, skip, child_off, child_idx)
+        n_reached = 0
         top = 0
-        for p in range(a, b):
+        for p in range(k):
             if category[p] >= 0:
-                stamp[p] = t
+                stamp[p] = reached
                 stack[top] = p
                 top += 1
         while top > 0:
             top -= 1
             q = stack[top]
-            reached += 1
+            n_reached += 1
             for c in range(child_off[q], child_off[q + 1]):
                 x = child_idx[c]
-                stamp[x] = t
+                stamp[x] = reached
                 stack[top] = x
                 top += 1
-        if reached < k - counts[t, C_DUPLICATES]:
-            for p0 in range(a, b):
-                if skip[p0] or stamp[p0] == t:
+        if n_reached < k - counts[t, C_DUPLICATES]:
+            for p0 in range(k):
+                if skip[p0] or stamp[p0] == reached:
                     continue
                 # walk up, marking with a per-start stamp, until a span repeats
                 q = p0
                 mark = -2 - p0
-                while stamp[q] != mark and stamp[q] != t:
+                while stamp[q] != mark and stamp[q] != reached:
                     stamp[q] = mark
-                    q = parent[q]
-                if stamp[q] == t:
+                    q = l_parent[q]
+                if stamp[q] == reached:
                     # ended on an already-freed span (an earlier cut): nothing to cut here;
                     # re-stamp the walked spans as pending again
                     q2 = p0
                     while stamp[q2] == mark:
-                        stamp[q2] = -1
-                        q2 = parent[q2]
+                        stamp[q2] = pending
+                        q2 = l_parent[q2]
                     continue
                 # q is on the loop: find its earliest member
                 cut = q
-                x = parent[q]
+                x = l_parent[q]
                 while x != q:
-                    if s_start[x] < s_start[cut] or (s_start[x] == s_start[cut] and s_sid[x] < s_sid[cut]):
+                    if l_start[x] < l_start[cut] or (l_start[x] == l_start[cut] and l_sid[x] < l_sid[cut]):
                         cut = x
-                    x = parent[x]
+                    x = l_parent[x]
                 q2 = p0
                 while stamp[q2] == mark:
-                    stamp[q2] = -1
-                    q2 = parent[q2]
-                parent[cut] = -1
+                    stamp[q2] = pending
+                    q2 = l_parent[q2]
+                l_parent[cut] = -1
                 category[cut] = 2
                 counts[t, C_CYCLES] += 1
-                _build_children(a, b, parent, skip, child_off, child_idx)
+                _build_children(0, k, l_parent, skip, child_off, child_idx)
                 stack[0] = cut
                 top = 1
-                stamp[cut] = t
+                stamp[cut] = reached
                 while top > 0:
                     top -= 1
                     q = stack[top]
                     for c in range(child_off[q], child_off[q + 1]):
                         x = child_idx[c]
-                        stamp[x] = t
+                        stamp[x] = reached
                         stack[top] = x
                         top += 1
         # 3. children in start order (self-time sweep, and the base of the walk order)
-        for p in range(a, b):
+        for p in range(k):
             if child_off[p + 1] - child_off[p] > 1:
-                _sort_segment(child_idx, child_off[p], child_off[p + 1], s_start, zeros, s_sid, tmp)
+                _sort_segment(child_idx, child_off[p], child_off[p + 1], l_start, zeros, l_sid, tmp)
         # 4. primary root: genuine < orphan < cut loop, earliest, longest, smallest id
         root = -1
         n_roots = 0
-        for p in range(a, b):
+        for p in range(k):
             if category[p] < 0:
                 continue
             n_roots += 1
@@ -363,21 +450,21 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
                 continue
             if category[p] != category[root]:
                 better = category[p] < category[root]
-            elif s_start[p] != s_start[root]:
-                better = s_start[p] < s_start[root]
-            elif s_end[p] != s_end[root]:
-                better = s_end[p] > s_end[root]
+            elif l_start[p] != l_start[root]:
+                better = l_start[p] < l_start[root]
+            elif l_end[p] != l_end[root]:
+                better = l_end[p] > l_end[root]
             else:
-                better = s_sid[p] < s_sid[root]
+                better = l_sid[p] < l_sid[root]
             if better:
                 root = p
         counts[t, C_ROOTS] = n_roots
-        root_pos[t] = root
-        duration[t] = s_end[root] - s_start[root]
+        root_pos[t] = a + root
+        duration[t] = l_end[root] - l_start[root]
         # 5. place every span of the primary tree in its clipped parent, top down
-        status[root] = INSIDE
-        cstart[root] = s_start[root]
-        cend[root] = s_end[root]
+        l_status[root] = INSIDE
+        l_cs[root] = l_start[root]
+        l_ce[root] = l_end[root]
         walkable[root] = True
         stack[0] = root
         top = 1
@@ -388,102 +475,113 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
                 x = child_idx[c]
                 walkable[x] = False
                 if not walkable[q]:
-                    status[x] = UNDER_EXCLUDED
-                elif s_kind[q] == KIND_PRODUCER and s_kind[x] == KIND_CONSUMER:
-                    status[x] = NON_BLOCKING
+                    l_status[x] = UNDER_EXCLUDED
+                elif l_kind[q] == KIND_PRODUCER and l_kind[x] == KIND_CONSUMER:
+                    l_status[x] = NON_BLOCKING
                     counts[t, C_NON_BLOCKING] += 1
                 else:
-                    ps = cstart[q]
-                    pe = cend[q]
-                    xs = s_start[x]
-                    xe = s_end[x]
+                    ps = l_cs[q]
+                    pe = l_ce[q]
+                    xs = l_start[x]
+                    xe = l_end[x]
                     if ps <= xs and xe <= pe:
-                        status[x] = INSIDE
-                        cstart[x] = xs
-                        cend[x] = xe
+                        l_status[x] = INSIDE
+                        l_cs[x] = xs
+                        l_ce[x] = xe
                         walkable[x] = True
                     elif xs >= pe or xe <= ps:
-                        status[x] = OUTSIDE_PARENT
+                        l_status[x] = OUTSIDE_PARENT
                         counts[t, C_OUTSIDE] += 1
                     else:
-                        status[x] = CLIPPED
+                        l_status[x] = CLIPPED
                         counts[t, C_CLIPPED] += 1
-                        cstart[x] = max(xs, ps)
-                        cend[x] = min(xe, pe)
+                        l_cs[x] = max(xs, ps)
+                        l_ce[x] = min(xe, pe)
                         walkable[x] = True
                 stack[top] = x
                 top += 1
         # 6. walk order: walkable children by (clipped end desc, clipped start, span id)
-        for p in range(a, b):
-            walk_off[p] = 0
-        total = a
-        for p in range(a, b):
+        total = 0
+        for p in range(k):
             walk_off[p] = total
             if walkable[p]:
                 for c in range(child_off[p], child_off[p + 1]):
                     x = child_idx[c]
                     if walkable[x]:
                         walk_idx[total] = x
-                        neg_cend[x] = -cend[x]
+                        neg_cend[x] = -l_ce[x]
                         total += 1
-        walk_off[b] = total
-        for p in range(a, b):
+        walk_off[k] = total
+        for p in range(k):
             if walk_off[p + 1] - walk_off[p] > 1:
-                _sort_segment(walk_idx, walk_off[p], walk_off[p + 1], neg_cend, cstart, s_sid, tmp)
+                _sort_segment(walk_idx, walk_off[p], walk_off[p + 1], neg_cend, l_cs, l_sid, tmp)
             cursor[p] = walk_off[p]
         # 7. the walk (see critical_path.py): sections latest first
         sec_off[t] = n_sec
         node = root
-        bound = cend[root]
+        bound = l_ce[root]
         while True:
             i = cursor[node]
             stop = walk_off[node + 1]
-            while i < stop and cend[walk_idx[i]] > bound:
+            while i < stop and l_ce[walk_idx[i]] > bound:
                 i += 1
             if i < stop:
                 cursor[node] = i + 1
                 child = walk_idx[i]
-                ce = cend[child]
+                ce = l_ce[child]
                 if ce != bound:
-                    sec_pos[n_sec] = node
+                    sec_pos[n_sec] = a + node
                     sec_start[n_sec] = ce
                     sec_end[n_sec] = bound
-                    critical[node] += bound - ce
+                    l_crit[node] += bound - ce
                     n_sec += 1
                 node = child
                 bound = ce
                 continue
             cursor[node] = i
-            cs = cstart[node]
+            cs = l_cs[node]
             if cs != bound:
-                sec_pos[n_sec] = node
+                sec_pos[n_sec] = a + node
                 sec_start[n_sec] = cs
                 sec_end[n_sec] = bound
-                critical[node] += bound - cs
+                l_crit[node] += bound - cs
                 n_sec += 1
             if node == root:
                 break
-            node = parent[node]
+            node = l_parent[node]
             bound = cs
         # 8. self time: span minus the union of its children clipped to it
-        for p in range(a, b):
+        for p in range(k):
             if skip[p]:
+                l_self[p] = 0
                 continue
-            ps = s_start[p]
-            pe = s_end[p]
+            ps = l_start[p]
+            pe = l_end[p]
             covered = 0
             reach = ps
             for c in range(child_off[p], child_off[p + 1]):
                 x = child_idx[c]
-                xs = max(s_start[x], reach)
-                xe = min(s_end[x], pe)
+                xs = max(l_start[x], reach)
+                xe = min(l_end[x], pe)
                 if xe > xs:
                     covered += xe - xs
                     reach = xe
-            self_time[p] = (pe - ps) - covered
-    sec_off[n_traces] = n_sec
-    return (status, parent, self_time, critical, root_pos, duration, counts,
-            sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec], sec_off, cstart, cend)
+            l_self[p] = (pe - ps) - covered
+        # 9. out, sequentially (clipped times of unplaced spans: their own times)
+        for j in range(k):
+            p = a + j
+            status[p] = l_status[j]
+            q = l_parent[j]
+            parent[p] = a + q if q >= 0 else -1
+            self_time[p] = l_self[j]
+            critical[p] = l_crit[j]
+            if walkable[j]:
+                cstart[p] = l_cs[j]
+                cend[p] = l_ce[j]
+            else:
+                cstart[p] = l_start[j]
+                cend[p] = l_end[j]
+    return n_sec
 
 
 @njit(cache=True)

@@ -18,6 +18,7 @@ attached to the input frame as columns.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -56,8 +57,10 @@ class Analysis:
     """
 
     def __init__(self, frame: pl.DataFrame, order: np.ndarray, offsets: np.ndarray, start: np.ndarray,
-                 end: np.ndarray, results: tuple, span_u64: np.ndarray | None = None) -> None:
+                 end: np.ndarray, results: tuple, span_u64: np.ndarray | None = None, *, threads: int = 1) -> None:
         self.frame = frame
+        self.threads = threads  # kernel threads used (the result does not depend on it)
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.span_u64 = span_u64  # parsed span ids (row order), None if they were not hex
         self.order = order
         self.offsets = offsets
@@ -73,11 +76,12 @@ class Analysis:
 
     @cached_property
     def sections(self) -> pl.DataFrame:
-        rows = pl.Series(self.order[self.sec_pos])
+        section_rows = self.order[self.sec_pos]
+        rows = pl.Series(section_rows)
         # the trace id comes from the (small) per-trace column: a local, cheap gather
         trace_of_section = np.repeat(np.arange(self.n_traces, dtype=np.int64), np.diff(self.sec_off))
         if self.span_u64 is not None:  # print the parsed ids again: no string gather
-            section_span = self.span_u64[self.order[self.sec_pos]]
+            section_span = self.span_u64[section_rows]
             span_ids = _hex_strings(section_span, section_span, s.SPAN_ID_HEX_LEN)
         else:
             span_ids = self.frame[s.SPAN_ID].gather(rows)
@@ -86,9 +90,27 @@ class Analysis:
             s.SPAN_ID: span_ids,
             s.START: _times(self.sec_start),
             s.END: _times(self.sec_end),
-            s.SERVICE_NAME: self.frame[s.SERVICE_NAME].gather(rows),
-            s.NAME: self.frame[s.NAME].gather(rows),
+            s.SERVICE_NAME: self.column_at(s.SERVICE_NAME, section_rows),
+            s.NAME: self.column_at(s.NAME, section_rows),
         })
+
+    def codes(self, column: str) -> tuple[np.ndarray, pl.Series]:
+        """Exact dense codes per row of a column (first-appearance order) and the distinct
+        values (value c = code c); computed once per column."""
+        codes, first = self.first_codes(column)
+        return codes, self.frame[column].gather(pl.Series(first))
+
+    def first_codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(code per row, first row of each code) of a column, first-appearance order."""
+        if column not in self._codes:
+            self._codes[column] = first_codes(self.frame[column])
+        return self._codes[column]
+
+    def column_at(self, column: str, rows: np.ndarray) -> pl.Series:
+        """Values of a String column at ``rows``: the few distinct values gathered by code
+        (one small, cache-resident column) instead of a gather from the whole column."""
+        codes, values = self.codes(column)
+        return values.gather(pl.Series(codes[rows]))
 
     @cached_property
     def trace_ids(self) -> pl.Series:
@@ -140,28 +162,81 @@ def _as_frame(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr]) 
     return lf.select(*NEEDED, *(expr.alias(name) for name, expr in extra.items())).collect()
 
 
-def _arrow_strings(series: pl.Series) -> pa.Array:
-    arr = series.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type != pa.large_string():
-        arr = arr.cast(pa.large_string())
-    return arr
+@dataclass(frozen=True, slots=True)
+class _StringChunk:
+    """One Arrow chunk of a string column as large_string buffers (rows row0..row0+len)."""
+
+    row0: int
+    offsets: np.ndarray  # int64, len + 1
+    data: np.ndarray  # uint8
+    words: np.ndarray  # data as uint64 when 8-byte aligned, else empty
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0] - 1)
 
 
-def _hex_ids(series: pl.Series, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_NO_BYTES = np.zeros(0, np.uint8)
+_NO_WORDS = np.zeros(0, np.uint64)
+_NO_BYTES.flags.writeable = False  # same (read-only) array types as Arrow's buffers:
+_NO_WORDS.flags.writeable = False  # numba compiles one signature
+
+
+def _string_chunks(series: pl.Series) -> list[_StringChunk]:
+    """The column's Arrow chunks as large_string buffers, without combining the chunks
+    (a store read has one per file or row group)."""
+    arr = series.to_arrow(compat_level=pl.CompatLevel.oldest())
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    row0 = 0
+    for chunk in chunks:
+        if chunk.type != pa.large_string():
+            chunk = chunk.cast(pa.large_string())
+        m = len(chunk)
+        _, offsets_buf, data_buf = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, np.int64)[chunk.offset : chunk.offset + m + 1]
+        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None and data_buf.size else _NO_BYTES
+        words = data[: data.shape[0] // 8 * 8].view(np.uint64) if data.ctypes.data % 8 == 0 and data.shape[0] >= 8 else _NO_WORDS
+        if m:
+            out.append(_StringChunk(row0, offsets, data, words))
+        row0 += m
+    return out
+
+
+def _pieces(chunks: list[_StringChunk], pieces: int) -> list[tuple[_StringChunk, int, int]]:
+    """(chunk, first, stop) row ranges within chunks, split so that ``pieces`` workers
+    get about the same number of rows."""
+    total = sum(len(c) for c in chunks)
+    step = max(-(-total // max(pieces, 1)), 1)
+    out = []
+    for chunk in chunks:
+        for first in range(0, len(chunk), step):
+            out.append((chunk, first, min(first + step, len(chunk))))
+    return out
+
+
+def _hex_ids(series: pl.Series, width: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, ok) uint64 halves of fixed-width hex ids; ok is False for nulls/others."""
     n = series.len()
     hi = np.zeros(n, np.uint64)
     lo = np.zeros(n, np.uint64)
     ok = np.zeros(n, np.bool_)
-    if n:
-        arr = _arrow_strings(series)
-        _, offsets_buf, data_buf = arr.buffers()
-        offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + n + 1]
-        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-        k.parse_hex(data, offsets, width, hi, lo, ok)
+
+    def parse(chunk: _StringChunk, first: int, stop: int) -> None:
+        rows = slice(chunk.row0 + first, chunk.row0 + stop)
+        k.parse_hex(chunk.data, chunk.words, chunk.offsets[first : stop + 1], width, hi[rows], lo[rows], ok[rows])
+
+    run_parallel([lambda piece=piece: parse(*piece) for piece in _pieces(_string_chunks(series), threads)], threads)
     return hi, lo, ok
+
+
+def run_parallel(tasks: list, threads: int) -> list:
+    """Run the callables (nogil kernels) on up to ``threads`` threads; results in order."""
+    if threads <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda task: task(), tasks))
 
 
 def _hex_strings(hi: np.ndarray, lo: np.ndarray, width: int) -> pl.Series:
@@ -175,15 +250,15 @@ def _dense_codes(series: pl.Series) -> np.ndarray:
     return series.rank("dense").fill_null(0).cast(pl.UInt64).to_numpy()
 
 
-def _id_arrays(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+def _id_arrays(frame: pl.DataFrame, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """(trace_hi, trace_lo, span, parent, has_parent, span ids were hex) as integers with
     exact equality."""
-    t_hi, t_lo, t_ok = _hex_ids(frame[s.TRACE_ID], s.TRACE_ID_HEX_LEN)
+    t_hi, t_lo, t_ok = _hex_ids(frame[s.TRACE_ID], s.TRACE_ID_HEX_LEN, threads)
     if not t_ok.all():
         t_hi, t_lo = np.zeros(frame.height, np.uint64), _dense_codes(frame[s.TRACE_ID])
     has_parent = frame[s.PARENT_SPAN_ID].is_not_null().to_numpy()
-    _, span, s_ok = _hex_ids(frame[s.SPAN_ID], s.SPAN_ID_HEX_LEN)
-    _, parent, p_ok = _hex_ids(frame[s.PARENT_SPAN_ID], s.SPAN_ID_HEX_LEN)
+    _, span, s_ok = _hex_ids(frame[s.SPAN_ID], s.SPAN_ID_HEX_LEN, threads)
+    _, parent, p_ok = _hex_ids(frame[s.PARENT_SPAN_ID], s.SPAN_ID_HEX_LEN, threads)
     hex_ok = bool(s_ok.all() and (p_ok | ~has_parent).all())
     if not hex_ok:
         both = _dense_codes(pl.concat([frame[s.SPAN_ID], frame[s.PARENT_SPAN_ID]]))
@@ -210,20 +285,69 @@ def _scatter(order: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | None = None) -> Analysis:
+#: below this many spans the kernels run on one thread (threads cost more than they save)
+PARALLEL_MIN_SPANS = 200_000
+
+
+def default_threads(n_spans: int) -> int:
+    """Threads for the kernels on ``n_spans`` spans: numba's thread count (environment
+    NUMBA_NUM_THREADS, default: the CPU count) for big inputs, else one."""
+    if n_spans < PARALLEL_MIN_SPANS:
+        return 1
+    import numba
+
+    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), os.cpu_count() or 1))
+
+
+def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threads: int) -> tuple:
+    """k.analyze_traces over trace ranges of about equal span counts, one per thread;
+    each range writes its own positions and its sections at 2 * its first position, then
+    the sections are packed. Traces are independent, so the answer is the same."""
+    n, n_traces = order.shape[0], offsets.shape[0] - 1
+    out = k.allocate_outputs(n, n_traces)
+    (status, parent, self_time, critical, cstart, cend, root_pos, duration, counts,
+     sec_pos, sec_start, sec_end, sec_off) = out
+    cuts = np.unique(np.searchsorted(offsets, [n * i // max(threads, 1) for i in range(threads)] + [n], side="left"))
+    ranges = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a] or [(0, 0)]
+
+    def run(t0: int, t1: int) -> int:
+        return int(k.analyze_range(t0, t1, 2 * int(offsets[t0]), order, offsets, *arrays, *out[:6],
+                                   root_pos, duration, counts, sec_pos, sec_start, sec_end, sec_off))
+
+    ends = run_parallel([lambda r=r: run(*r) for r in ranges], threads)
+    if len(ranges) == 1:
+        n_sec = ends[0]
+        sec_pos, sec_start, sec_end = sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec]
+    else:  # pack the ranges' sections and shift their offsets
+        spans = [(2 * int(offsets[t0]), end) for (t0, _), end in zip(ranges, ends, strict=True)]
+        packed = 0
+        for (t0, t1), (base, end) in zip(ranges, spans, strict=True):
+            sec_off[t0:t1] += packed - base
+            packed += end - base
+        n_sec = packed
+        sec_pos, sec_start, sec_end = (np.concatenate([a[base:end] for base, end in spans]) for a in (sec_pos, sec_start, sec_end))
+    sec_off[n_traces] = n_sec
+    return (status, parent, self_time, critical, root_pos, duration, counts,
+            sec_pos, sec_start, sec_end, sec_off, cstart, cend)
+
+
+def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | None = None,
+            *, threads: int | None = None) -> Analysis:
     """Run the kernels over every trace in ``spans`` (span contract).
 
     ``extra``: more per-span columns to carry into ``Analysis.spans`` (e.g. a grouping
-    key computed from attributes)."""
+    key computed from attributes). ``threads``: kernel threads (default
+    :func:`default_threads`); the result does not depend on it."""
     frame = _as_frame(spans, extra or {})
-    t_hi, t_lo, span, parent, has_parent, hex_ok = _id_arrays(frame)
+    threads = default_threads(frame.height) if threads is None else max(1, int(threads))
+    t_hi, t_lo, span, parent, has_parent, hex_ok = _id_arrays(frame, threads)
     order, offsets = k.group_traces(_arg(t_hi, np.uint64), _arg(t_lo, np.uint64))
     kind = frame[s.KIND].to_physical().fill_null(0).to_numpy()
     start, end = _ns(frame[s.START]), _ns(frame[s.END])
-    results = k.analyze_traces(
-        order, offsets, _arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
-        _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
-    return Analysis(frame, order, offsets, start, end, results, span if hex_ok else None)
+    arrays = (_arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
+              _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
+    results = _analyze_traces(order, offsets, arrays, threads)
+    return Analysis(frame, order, offsets, start, end, results, span if hex_ok else None, threads=threads)
 
 
 def self_time_frame(analysis: Analysis) -> pl.DataFrame:
@@ -247,29 +371,27 @@ def excluded_frame(analysis: Analysis) -> pl.DataFrame:
     )
 
 
-def _key_codes(column: pl.Series) -> np.ndarray:
-    """Exact uint64 codes for one grouping column (equal values <-> equal codes)."""
-    if column.dtype == pl.String:
-        phys = column.cast(pl.Categorical).to_physical()  # a hash table in polars, exact
-    elif isinstance(column.dtype, pl.Enum | pl.Categorical):
-        phys = column.to_physical()
-    else:
-        hashed = column.hash()
-        codes, first = k.densify(_arg(hashed.to_numpy(), np.uint64))
-        if not column.eq_missing(column.gather(pl.Series(first[codes]))).all():  # a 64-bit collision
-            phys = column.rank("dense")
-        else:
-            return codes.astype(np.uint64)
-    null_code = (phys.max() or 0) + 1
-    return _arg(phys.cast(pl.UInt64).fill_null(null_code).to_numpy(), np.uint64)
+def first_codes(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Exact dense codes (first-appearance order) of one column, and each code's first row.
+
+    Hash-based: polars hashes the column, a kernel numbers the hashes, and one comparison
+    of the column with its distinct values gathered back by code proves there was no
+    64-bit collision (else: exact ranks, slower). A Categorical cast costs twice as much."""
+    categorical = isinstance(column.dtype, pl.Enum | pl.Categorical)
+    keys = column.to_physical().cast(pl.Int64).fill_null(-1) if categorical else column.hash()
+    codes, first = k.densify(_arg(keys.to_numpy(), np.uint64))
+    if not categorical and not column.eq_missing(column.gather(pl.Series(first)).gather(pl.Series(codes))).all():
+        codes, first = k.densify(_arg(_dense_codes(column), np.uint64))  # a 64-bit collision
+    return codes, first
 
 
-def group_codes(frame: pl.DataFrame, keys: list[str]) -> tuple[np.ndarray, pl.DataFrame]:
+def group_codes(frame: pl.DataFrame, keys: list[str], analysis: Analysis | None = None) -> tuple[np.ndarray, pl.DataFrame]:
     """Dense group code per row (first-appearance order) for the key columns, and the
-    key values of each group (row g = group g)."""
-    codes, first = k.densify(_key_codes(frame[keys[0]]))
+    key values of each group (row g = group g). ``analysis``: reuse its per-column codes."""
+    codes, first = analysis.first_codes(keys[0]) if analysis is not None else first_codes(frame[keys[0]])
     for key in keys[1:]:
-        combined = (codes.astype(np.uint64) << np.uint64(32)) | _key_codes(frame[key])
+        key_codes = analysis.first_codes(key)[0] if analysis is not None else first_codes(frame[key])[0]
+        combined = (codes.astype(np.uint64) << np.uint64(32)) | key_codes.astype(np.uint64)
         codes, first = k.densify(combined)
     return codes, frame.select(keys)[pl.Series(first)]
 
@@ -290,7 +412,7 @@ class GroupShares:
 
 
 def group_shares(analysis: Analysis, keys: list[str]) -> GroupShares:
-    codes, values = group_codes(analysis.frame, keys)
+    codes, values = group_codes(analysis.frame, keys, analysis)
     trace, group, critical, own, total, count = k.group_totals(
         analysis.offsets, analysis.order, codes, values.height, analysis.status, analysis.critical_ns,
         analysis.self_time_ns, _arg(analysis.start_ns, np.int64), _arg(analysis.end_ns, np.int64))
