@@ -89,3 +89,20 @@ def test_an_unchanged_log_is_not_listed_again(tmp_path, monkeypatch):
         writer.flush()
     assert reader.trace(trace_id_for("c")).height == 2
     assert updates
+
+
+def test_the_footer_index_stays_within_its_byte_budget_and_lookups_stay_exact(tmp_path):
+    table = SpanTable(tmp_path / "table", row_group_rows=4)
+    labels = [f"t{i}" for i in range(12)]
+    for n, label in enumerate(labels):  # one file each
+        table.write(spans_of([label], 5), wal_seq=n + 1)
+    one_footer = table._row_groups._max_footer_bytes = 1  # room for a single file
+    assert one_footer
+    everything = table.scan().collect()
+    for label in labels * 2:
+        trace_id = trace_id_for(label)
+        got = table.scan(FileFilter(trace_id=trace_id)).collect()
+        assert_frame_equal(got.sort(s.SPAN_ID), everything.filter(pl.col(s.TRACE_ID) == trace_id).sort(s.SPAN_ID))
+        index = table._row_groups
+        assert len(index._files) <= 1 and set(index._readers) <= set(index._files)
+    assert len(table._row_groups._files) == 1  # (the first lookup is a plain scan)
