@@ -1,0 +1,1152 @@
+"""numba kernels: Jaeger UI JSON (``{"data": [trace, ...]}``) -> flat tables, one pass.
+
+The reference decoder (jaeger.py) is the specification; jaeger_columnar.py turns these
+tables into the same frame. The scan fills, in document order:
+
+* traces (id, span range, process range), spans (ids, name, times, flags, ranges of their
+  tags, logs and references, processID), references, logs, processes (key, serviceName,
+  tag range) and one tag table shared by spans, processes and logs (key, type, value);
+* strings as references ``(w, offset, length)`` (see _jsonscan), never copied.
+
+Anything the fast path does not model exactly returns BAIL and the caller uses the
+reference decoder for the whole input: duplicate keys in an object the decoder reads (json
+keeps the last, dicts keep the first position), escapes or spaces in ids (``bytes.fromhex``
+skips whitespace), non-ASCII text where Python's case mapping matters, numbers given as
+strings, null list elements, tags whose value the reference would stringify with ``str()``,
+an inline ``process`` object, a document without ``data``, and every syntax error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tracelens.ingest._jsonscan import (
+    BAIL,
+    CONST_NONE,
+    CONST_SERVICE_NAME,
+    NUM_FLOAT,
+    NUM_INT,
+    NUM_INT_BIG,
+    W_CONST,
+    W_DECODED,
+    W_EXTRA,
+    W_INPUT,
+    exact_float,
+    fnv,
+    match_exact,
+    match_lower,
+    parse_string,
+    scan_number,
+    skip_literal,
+    skip_value,
+    skip_ws,
+    word_table,
+)
+
+# --- object keys the scanner reads ---------------------------------------------------------
+FIELDS = (
+    "data", "resourceSpans", "resource_spans",  # document
+    "traceID", "spans", "processes",  # trace
+    "spanID", "operationName", "references", "startTime", "duration", "flags", "tags", "logs",
+    "processID", "process", "parentSpanID",  # span
+    "refType",  # reference
+    "key", "type", "value",  # tag
+    "timestamp", "fields",  # log
+    "serviceName",  # process
+)
+(K_DATA, K_RESOURCE_SPANS, K_RESOURCE_SPANS2, K_TRACE_ID, K_SPANS, K_PROCESSES, K_SPAN_ID, K_OPERATION,
+ K_REFERENCES, K_START, K_DURATION, K_FLAGS, K_TAGS, K_LOGS, K_PROCESS_ID, K_PROCESS, K_PARENT_SPAN_ID,
+ K_REF_TYPE, K_KEY, K_TYPE, K_VALUE, K_TIMESTAMP, K_FIELDS, K_SERVICE_NAME) = range(len(FIELDS))
+FIELD_WORDS = word_table(FIELDS)
+
+#: tag types, lowercased (jaeger.tag_value: str(type).lower(); anything else is a string)
+TAG_TYPES = ("bool", "int64", "float64", "binary")
+TAG_TYPE_WORDS = word_table(TAG_TYPES)
+CHILD_OF_DATA, CHILD_OF_OFF = word_table(("child_of",))
+TRUE_FALSE = word_table(("false", "true"))
+
+NULL = np.frombuffer(b"null", np.uint8)
+TRUE = np.frombuffer(b"true", np.uint8)
+FALSE = np.frombuffer(b"false", np.uint8)
+
+# attribute type codes = index into schema.ATTRIBUTE_TYPES
+T_STRING, T_BOOL, T_INT, T_DOUBLE, T_BYTES = 0, 1, 2, 3, 4
+
+# --- tables (int64 columns) ---------------------------------------------------------------
+# traces
+TR_TID_STATE, TR_TID_HI, TR_TID_LO, TR_SPAN_FIRST, TR_SPAN_END, TR_PROC_FIRST, TR_PROC_END = range(7)
+TR_COLS = 7
+# spans; id states: 0 key absent (inherit), 1 valid, 2 invalid (b"" in the reference)
+(S_TRACE, S_TID_STATE, S_TID_HI, S_TID_LO, S_SID_STATE, S_SID, S_NAME_W, S_NAME_OFF, S_NAME_LEN,
+ S_START, S_DURATION, S_FLAGS, S_HAS_FLAGS, S_TAG_FIRST, S_TAG_END, S_LOG_FIRST, S_LOG_END,
+ S_REF_FIRST, S_REF_END, S_PID_W, S_PID_OFF, S_PID_LEN, S_PSID_STATE, S_PSID) = range(24)
+S_COLS = 24
+# references
+R_SPAN, R_CHILD_OF, R_TID_STATE, R_TID_HI, R_TID_LO, R_SID_STATE, R_SID = range(7)
+R_COLS = 7
+# logs
+L_TIME, L_TAG_FIRST, L_TAG_END = range(3)
+L_COLS = 3
+# processes
+P_KEY_W, P_KEY_OFF, P_KEY_LEN, P_KEY_HASH, P_NAME_W, P_NAME_OFF, P_NAME_LEN, P_SYNTH, P_TAG_FIRST, P_TAG_END = range(10)
+P_COLS = 10
+# tags; A_RARE: 0 none, 1 double from text (Python float), 2 binary (Python base64 round trip)
+(A_KEY_W, A_KEY_OFF, A_KEY_LEN, A_KEY_HASH, A_KEY_ID, A_TYPE, A_NUM, A_STR_W, A_STR_OFF, A_STR_LEN,
+ A_RARE) = range(11)
+A_COLS = 11
+RARE_FLOAT, RARE_BINARY = 1, 2
+
+# cursors
+C_TRACES, C_SPANS, C_REFS, C_LOGS, C_PROCS, C_TAGS, C_DECODED = range(7)
+C_N = 7
+
+# value kinds seen in a tag's "value"
+V_ABSENT, V_STRING, V_INT, V_INT_BIG, V_FLOAT, V_TRUE, V_FALSE, V_NULL, V_OTHER = range(9)
+
+
+@njit(cache=True, inline="always")
+def source(buf, dec, consts, w):
+    if w == W_INPUT:
+        return buf
+    if w == W_DECODED:
+        return dec
+    return consts
+
+
+@njit(cache=True)
+def parse_key(buf, pos, n, dec, cur, fields, fields_off):
+    """Object key at pos (after '{' or ',' and whitespace) -> (position after ':' and
+    whitespace, field index or -1)."""
+    if pos >= n or buf[pos] != 34:
+        return BAIL, -1
+    end, w, off, ln, _esc = parse_string(buf, pos, n, dec, cur, C_DECODED)
+    if end < 0:
+        return BAIL, -1
+    src = buf if w == W_INPUT else dec
+    k = match_exact(src, off, ln, fields, fields_off)
+    if w == W_DECODED:
+        cur[C_DECODED] = off  # keys are not kept
+    end = skip_ws(buf, end, n)
+    if end >= n or buf[end] != 58:
+        return BAIL, -1
+    return skip_ws(buf, end + 1, n), k
+
+
+@njit(cache=True)
+def next_member(buf, pos, n, closer):
+    """After a member/element: (position of the next one, more?) or BAIL."""
+    pos = skip_ws(buf, pos, n)
+    if pos >= n:
+        return BAIL, False
+    c = buf[pos]
+    if c == 44:
+        return skip_ws(buf, pos + 1, n), True
+    if c == closer:
+        return pos + 1, False
+    return BAIL, False
+
+
+@njit(cache=True)
+def open_container(buf, pos, n, opener, closer):
+    """At an opener: (position of the first member, non-empty?) or BAIL."""
+    if pos >= n or buf[pos] != opener:
+        return BAIL, False
+    pos = skip_ws(buf, pos + 1, n)
+    if pos >= n:
+        return BAIL, False
+    if buf[pos] == closer:
+        return pos + 1, False
+    return pos, True
+
+
+@njit(cache=True)
+def parse_id(buf, pos, n, dec, cur, width):
+    """An id value at pos -> (end, state, hi, lo). state 1: valid (hex, 1..width digits,
+    left-padded), 2: anything else the reference turns into b"" (not a string, empty, too
+    long, not hex). Escapes and spaces bail (``bytes.fromhex`` skips whitespace)."""
+    if buf[pos] != 34:
+        end = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        return end, 2, 0, 0
+    end, w, off, ln, esc = parse_string(buf, pos, n, dec, cur, C_DECODED)
+    if end < 0 or esc:
+        return BAIL, 0, 0, 0
+    if ln == 0 or ln > width:
+        for k in range(off, off + ln):
+            if buf[k] == 32:
+                return BAIL, 0, 0, 0
+        return end, 2, 0, 0
+    hi = np.uint64(0)
+    lo = np.uint64(0)
+    for k in range(off, off + ln):
+        c = buf[k]
+        if 48 <= c <= 57:
+            d = c - 48
+        elif 97 <= c <= 102:
+            d = c - 87
+        elif 65 <= c <= 70:
+            d = c - 55
+        else:
+            for j in range(off, off + ln):
+                if buf[j] == 32:
+                    return BAIL, 0, 0, 0
+            return end, 2, 0, 0
+        hi = (hi << np.uint64(4)) | (lo >> np.uint64(60))
+        lo = (lo << np.uint64(4)) | np.uint64(d)
+    return end, 1, np.int64(hi), np.int64(lo)
+
+
+@njit(cache=True)
+def parse_int_value(buf, pos, n, dec, cur):
+    """as_int for the fast path: an integer literal or null (0) -> (end, value); else BAIL."""
+    c = buf[pos]
+    if c == 110:
+        return skip_literal(buf, pos, n, NULL), 0
+    if c == 45 or 48 <= c <= 57:
+        end, kind, value = scan_number(buf, pos, n)
+        if end < 0 or kind != NUM_INT:
+            return BAIL, 0
+        return end, value
+    return BAIL, 0
+
+
+@njit(cache=True)
+def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words):
+    """A tags/fields value (null or a list of tag objects) -> end; rows appended to A."""
+    fields, fields_off, types, types_off, tf, tf_off = words
+    if buf[pos] == 110:
+        return skip_literal(buf, pos, n, NULL)
+    pos, more = open_container(buf, pos, n, 91, 93)
+    if pos < 0:
+        return BAIL
+    first = cur[C_TAGS]
+    while more:
+        if buf[pos] != 123:
+            return BAIL  # null tags become {"": ""} in the reference: rare, not modelled
+        row = cur[C_TAGS]
+        cur[C_TAGS] += 1
+        # defaults: key "" (absent key is as_str(None) -> ""), type string, value absent
+        A[row, A_KEY_W] = W_INPUT
+        A[row, A_KEY_OFF] = 0
+        A[row, A_KEY_LEN] = 0
+        type_code = -1  # -1: string branch
+        vkind = V_ABSENT
+        v_w = 0
+        v_off = 0
+        v_len = 0
+        v_int = 0
+        v_start = 0
+        v_end = 0
+        seen = 0
+        pos, inner = open_container(buf, pos, n, 123, 125)
+        if pos < 0:
+            return BAIL
+        while inner:
+            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            if pos < 0 or pos >= n:
+                return BAIL
+            if k == K_KEY or k == K_TYPE or k == K_VALUE:
+                bit = 1 << (k - K_KEY)
+                if seen & bit:
+                    return BAIL
+                seen |= bit
+            if k == K_KEY:
+                c = buf[pos]
+                if c == 34:
+                    pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                    if pos < 0:
+                        return BAIL
+                    A[row, A_KEY_W] = w
+                    A[row, A_KEY_OFF] = off
+                    A[row, A_KEY_LEN] = ln
+                elif c == 110:
+                    pos = skip_literal(buf, pos, n, NULL)
+                else:
+                    return BAIL
+            elif k == K_TYPE:
+                if buf[pos] == 34:
+                    pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                    if pos < 0:
+                        return BAIL
+                    t = match_lower(source(buf, dec, consts, w), off, ln, types, types_off)
+                    if t == -2:
+                        return BAIL
+                    type_code = t
+                    if w == W_DECODED:
+                        cur[C_DECODED] = off
+                else:
+                    # str(None/number/bool/...).lower() is never a tag type: string branch
+                    pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+                    type_code = -1
+            elif k == K_VALUE:
+                c = buf[pos]
+                if c == 34:
+                    vkind = V_STRING
+                    pos, v_w, v_off, v_len, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                elif c == 45 or 48 <= c <= 57:
+                    v_start = pos
+                    pos, nk, v_int = scan_number(buf, pos, n)
+                    v_end = pos
+                    vkind = V_INT if nk == NUM_INT else (V_INT_BIG if nk == NUM_INT_BIG else V_FLOAT)
+                elif c == 116:
+                    vkind = V_TRUE
+                    pos = skip_literal(buf, pos, n, TRUE)
+                elif c == 102:
+                    vkind = V_FALSE
+                    pos = skip_literal(buf, pos, n, FALSE)
+                elif c == 110:
+                    vkind = V_NULL
+                    pos = skip_literal(buf, pos, n, NULL)
+                else:
+                    vkind = V_OTHER
+                    pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+            else:
+                pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+            if pos < 0:
+                return BAIL
+            pos, inner = next_member(buf, pos, n, 125)
+            if pos < 0:
+                return BAIL
+        # the value, as jaeger.tag_value + _rows.typed would make it
+        A[row, A_NUM] = 0
+        A[row, A_STR_W] = W_INPUT
+        A[row, A_STR_OFF] = 0
+        A[row, A_STR_LEN] = 0
+        A[row, A_RARE] = 0
+        if type_code == 0:  # bool
+            A[row, A_TYPE] = T_BOOL
+            if vkind == V_TRUE:
+                A[row, A_NUM] = 1
+            elif vkind == V_FALSE:
+                A[row, A_NUM] = 0
+            elif vkind == V_STRING:
+                t = match_exact(source(buf, dec, consts, v_w), v_off, v_len, tf, tf_off)
+                if t < 0:
+                    return BAIL
+                A[row, A_NUM] = t
+            else:
+                return BAIL
+        elif type_code == 1:  # int64
+            A[row, A_TYPE] = T_INT
+            if vkind == V_INT:
+                A[row, A_NUM] = v_int
+            elif vkind != V_NULL and vkind != V_ABSENT:
+                return BAIL
+        elif type_code == 2:  # float64
+            A[row, A_TYPE] = T_DOUBLE
+            if vkind == V_INT and -9007199254740992 <= v_int <= 9007199254740992:
+                A[row, A_NUM] = np.array([np.float64(v_int)]).view(np.int64)[0]
+            elif vkind == V_INT or vkind == V_INT_BIG or vkind == V_FLOAT:
+                ok = False
+                value = 0.0
+                if vkind == V_FLOAT:
+                    ok, value = exact_float(buf, v_start, v_end)
+                if ok:
+                    A[row, A_NUM] = np.array([value]).view(np.int64)[0]
+                else:
+                    A[row, A_RARE] = RARE_FLOAT
+                    A[row, A_STR_W] = W_INPUT
+                    A[row, A_STR_OFF] = v_start
+                    A[row, A_STR_LEN] = v_end - v_start
+            else:
+                return BAIL
+        elif type_code == 3:  # binary
+            A[row, A_TYPE] = T_BYTES
+            if vkind == V_STRING:
+                A[row, A_RARE] = RARE_BINARY
+                A[row, A_STR_W] = v_w
+                A[row, A_STR_OFF] = v_off
+                A[row, A_STR_LEN] = v_len
+            elif vkind != V_NULL and vkind != V_ABSENT:
+                return BAIL
+        else:  # string branch: value if str, "" if None, else str(value): not modelled
+            A[row, A_TYPE] = T_STRING
+            if vkind == V_STRING:
+                A[row, A_STR_W] = v_w
+                A[row, A_STR_OFF] = v_off
+                A[row, A_STR_LEN] = v_len
+            elif vkind != V_NULL and vkind != V_ABSENT:
+                return BAIL
+        kw = A[row, A_KEY_W]
+        src = source(buf, dec, consts, kw)
+        A[row, A_KEY_HASH] = fnv(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN])
+        A[row, A_KEY_ID] = match_exact(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN], tag_keys, tag_keys_off)
+        pos, more = next_member(buf, pos, n, 93)
+        if pos < 0:
+            return BAIL
+    if has_duplicate_keys(A, first, cur[C_TAGS]):
+        return BAIL
+    return pos
+
+
+@njit(cache=True)
+def has_duplicate_keys(A, lo, hi):
+    """Do rows lo:hi share a key hash? (dicts keep the first position, json the last value)."""
+    m = hi - lo
+    if m < 2:
+        return False
+    if m <= 24:
+        for i in range(lo, hi):
+            for j in range(i + 1, hi):
+                if A[i, A_KEY_HASH] == A[j, A_KEY_HASH]:
+                    return True
+        return False
+    hashes = np.sort(A[lo:hi, A_KEY_HASH])
+    for i in range(1, m):
+        if hashes[i] == hashes[i - 1]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def parse_refs(buf, pos, n, dec, consts, cur, R, span, words, child_of, child_of_off):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    if buf[pos] == 110:
+        return skip_literal(buf, pos, n, NULL)
+    pos, more = open_container(buf, pos, n, 91, 93)
+    if pos < 0:
+        return BAIL
+    while more:
+        if buf[pos] != 123:
+            return BAIL  # a null reference is {} (a CHILD_OF of b""): not modelled
+        row = cur[C_REFS]
+        cur[C_REFS] += 1
+        R[row, R_SPAN] = span
+        R[row, R_CHILD_OF] = 1  # refType defaults to CHILD_OF
+        R[row, R_TID_STATE] = 0
+        R[row, R_TID_HI] = 0
+        R[row, R_TID_LO] = 0
+        R[row, R_SID_STATE] = 2
+        R[row, R_SID] = 0
+        seen = 0
+        pos, inner = open_container(buf, pos, n, 123, 125)
+        if pos < 0:
+            return BAIL
+        while inner:
+            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            if pos < 0 or pos >= n:
+                return BAIL
+            if k == K_REF_TYPE or k == K_TRACE_ID or k == K_SPAN_ID:
+                bit = 1 if k == K_REF_TYPE else (2 if k == K_TRACE_ID else 4)
+                if seen & bit:
+                    return BAIL
+                seen |= bit
+            if k == K_REF_TYPE:
+                if buf[pos] == 34:
+                    pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                    if pos < 0:
+                        return BAIL
+                    t = match_lower(source(buf, dec, consts, w), off, ln, child_of, child_of_off)
+                    if t == -2:
+                        return BAIL
+                    R[row, R_CHILD_OF] = 1 if t == 0 else 0
+                    if w == W_DECODED:
+                        cur[C_DECODED] = off
+                else:
+                    pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+                    R[row, R_CHILD_OF] = 0  # str(None).upper() etc. is not CHILD_OF
+            elif k == K_TRACE_ID:
+                pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
+                R[row, R_TID_STATE] = st
+                R[row, R_TID_HI] = hi
+                R[row, R_TID_LO] = lo
+            elif k == K_SPAN_ID:
+                pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
+                R[row, R_SID_STATE] = st
+                R[row, R_SID] = lo
+            else:
+                pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+            if pos < 0:
+                return BAIL
+            pos, inner = next_member(buf, pos, n, 125)
+            if pos < 0:
+                return BAIL
+        pos, more = next_member(buf, pos, n, 93)
+        if pos < 0:
+            return BAIL
+    return pos
+
+
+@njit(cache=True)
+def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, words):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    if buf[pos] == 110:
+        return skip_literal(buf, pos, n, NULL)
+    pos, more = open_container(buf, pos, n, 91, 93)
+    if pos < 0:
+        return BAIL
+    while more:
+        if buf[pos] != 123:
+            return BAIL
+        row = cur[C_LOGS]
+        cur[C_LOGS] += 1
+        Lg[row, L_TIME] = 0
+        Lg[row, L_TAG_FIRST] = cur[C_TAGS]
+        Lg[row, L_TAG_END] = cur[C_TAGS]
+        seen = 0
+        pos, inner = open_container(buf, pos, n, 123, 125)
+        if pos < 0:
+            return BAIL
+        while inner:
+            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            if pos < 0 or pos >= n:
+                return BAIL
+            if k == K_TIMESTAMP:
+                if seen & 1:
+                    return BAIL
+                seen |= 1
+                pos, value = parse_int_value(buf, pos, n, dec, cur)
+                Lg[row, L_TIME] = value * 1000
+            elif k == K_FIELDS:
+                if seen & 2:
+                    return BAIL
+                seen |= 2
+                first = cur[C_TAGS]
+                pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+                Lg[row, L_TAG_FIRST] = first
+                Lg[row, L_TAG_END] = cur[C_TAGS]
+            else:
+                pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+            if pos < 0:
+                return BAIL
+            pos, inner = next_member(buf, pos, n, 125)
+            if pos < 0:
+                return BAIL
+        pos, more = next_member(buf, pos, n, 93)
+        if pos < 0:
+            return BAIL
+    return pos
+
+
+@njit(cache=True)
+def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_keys_off, words):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    row = cur[C_SPANS]
+    cur[C_SPANS] += 1
+    for c in range(S_COLS):
+        S[row, c] = 0
+    S[row, S_TRACE] = trace
+    S[row, S_SID_STATE] = 2
+    S[row, S_TAG_FIRST] = cur[C_TAGS]
+    S[row, S_TAG_END] = cur[C_TAGS]
+    S[row, S_LOG_FIRST] = cur[C_LOGS]
+    S[row, S_LOG_END] = cur[C_LOGS]
+    S[row, S_REF_FIRST] = cur[C_REFS]
+    S[row, S_REF_END] = cur[C_REFS]
+    # processID absent or null: str(None) == "None"
+    S[row, S_PID_W] = W_CONST
+    S[row, S_PID_OFF] = CONST_NONE[0]
+    S[row, S_PID_LEN] = CONST_NONE[1]
+    seen = 0
+    pos, inner = open_container(buf, pos, n, 123, 125)
+    if pos < 0:
+        return BAIL
+    while inner:
+        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        if pos < 0 or pos >= n:
+            return BAIL
+        if k >= 0:
+            bit = 1 << k
+            if seen & bit:
+                return BAIL
+            seen |= bit
+        if k == K_TRACE_ID:
+            pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
+            S[row, S_TID_STATE] = st
+            S[row, S_TID_HI] = hi
+            S[row, S_TID_LO] = lo
+        elif k == K_SPAN_ID:
+            pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
+            S[row, S_SID_STATE] = st
+            S[row, S_SID] = lo
+        elif k == K_PARENT_SPAN_ID:
+            if buf[pos] == 34:
+                pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
+                S[row, S_PSID_STATE] = st
+                S[row, S_PSID] = lo
+            else:
+                pos = skip_value(buf, pos, n, dec, cur, C_DECODED)  # not a str: ignored
+        elif k == K_OPERATION:
+            c = buf[pos]
+            if c == 34:
+                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                S[row, S_NAME_W] = w
+                S[row, S_NAME_OFF] = off
+                S[row, S_NAME_LEN] = ln
+            elif c == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                return BAIL
+        elif k == K_START:
+            pos, value = parse_int_value(buf, pos, n, dec, cur)
+            S[row, S_START] = value * 1000
+        elif k == K_DURATION:
+            pos, value = parse_int_value(buf, pos, n, dec, cur)
+            S[row, S_DURATION] = value * 1000
+        elif k == K_FLAGS:
+            if buf[pos] == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                pos, value = parse_int_value(buf, pos, n, dec, cur)
+                S[row, S_FLAGS] = value
+                S[row, S_HAS_FLAGS] = 1
+        elif k == K_TAGS:
+            first = cur[C_TAGS]
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+            S[row, S_TAG_FIRST] = first
+            S[row, S_TAG_END] = cur[C_TAGS]
+        elif k == K_LOGS:
+            first = cur[C_LOGS]
+            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, words)
+            S[row, S_LOG_FIRST] = first
+            S[row, S_LOG_END] = cur[C_LOGS]
+        elif k == K_REFERENCES:
+            first = cur[C_REFS]
+            pos = parse_refs(buf, pos, n, dec, consts, cur, R, row, words, CHILD_OF_DATA, CHILD_OF_OFF)
+            S[row, S_REF_FIRST] = first
+            S[row, S_REF_END] = cur[C_REFS]
+        elif k == K_PROCESS_ID:
+            c = buf[pos]
+            if c == 34:
+                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                S[row, S_PID_W] = w
+                S[row, S_PID_OFF] = off
+                S[row, S_PID_LEN] = ln
+            elif c == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                return BAIL  # str(number) etc.: not modelled
+        elif k == K_PROCESS:
+            if buf[pos] == 123:
+                return BAIL  # an inline process object: not modelled
+            pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        else:
+            pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        if pos < 0:
+            return BAIL
+        pos, inner = next_member(buf, pos, n, 125)
+        if pos < 0:
+            return BAIL
+    return pos
+
+
+@njit(cache=True)
+def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, words):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    row = cur[C_PROCS] - 1
+    P[row, P_NAME_W] = W_INPUT
+    P[row, P_NAME_OFF] = 0
+    P[row, P_NAME_LEN] = 0
+    P[row, P_SYNTH] = -1
+    P[row, P_TAG_FIRST] = cur[C_TAGS]
+    P[row, P_TAG_END] = cur[C_TAGS]
+    seen = 0
+    pos, inner = open_container(buf, pos, n, 123, 125)
+    if pos < 0:
+        return BAIL
+    while inner:
+        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        if pos < 0 or pos >= n:
+            return BAIL
+        if k == K_SERVICE_NAME:
+            if seen & 1:
+                return BAIL
+            seen |= 1
+            c = buf[pos]
+            if c == 34:
+                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                P[row, P_NAME_W] = w
+                P[row, P_NAME_OFF] = off
+                P[row, P_NAME_LEN] = ln
+            elif c == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                return BAIL
+        elif k == K_TAGS:
+            if seen & 2:
+                return BAIL
+            seen |= 2
+            first = cur[C_TAGS]
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+            P[row, P_TAG_FIRST] = first
+            P[row, P_TAG_END] = cur[C_TAGS]
+        else:
+            pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        if pos < 0:
+            return BAIL
+        pos, inner = next_member(buf, pos, n, 125)
+        if pos < 0:
+            return BAIL
+    if P[row, P_NAME_LEN] > 0:
+        # the resource starts with service.name = serviceName (jaeger._process)
+        a = cur[C_TAGS]
+        cur[C_TAGS] += 1
+        A[a, A_KEY_W] = W_CONST
+        A[a, A_KEY_OFF] = CONST_SERVICE_NAME[0]
+        A[a, A_KEY_LEN] = CONST_SERVICE_NAME[1]
+        A[a, A_KEY_HASH] = fnv(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1])
+        A[a, A_KEY_ID] = match_exact(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1], tag_keys, tag_keys_off)
+        A[a, A_TYPE] = T_STRING
+        A[a, A_NUM] = 0
+        A[a, A_STR_W] = P[row, P_NAME_W]
+        A[a, A_STR_OFF] = P[row, P_NAME_OFF]
+        A[a, A_STR_LEN] = P[row, P_NAME_LEN]
+        A[a, A_RARE] = 0
+        P[row, P_SYNTH] = a
+    return pos
+
+
+@njit(cache=True)
+def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    t = cur[C_TRACES]
+    cur[C_TRACES] += 1
+    T[t, TR_TID_STATE] = 2  # absent: span.get("traceID", None) -> b""
+    T[t, TR_TID_HI] = 0
+    T[t, TR_TID_LO] = 0
+    T[t, TR_SPAN_FIRST] = cur[C_SPANS]
+    T[t, TR_SPAN_END] = cur[C_SPANS]
+    T[t, TR_PROC_FIRST] = cur[C_PROCS]
+    T[t, TR_PROC_END] = cur[C_PROCS]
+    seen = 0
+    pos, inner = open_container(buf, pos, n, 123, 125)
+    if pos < 0:
+        return BAIL
+    while inner:
+        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        if pos < 0 or pos >= n:
+            return BAIL
+        if k == K_TRACE_ID or k == K_SPANS or k == K_PROCESSES:
+            bit = 1 << k
+            if seen & bit:
+                return BAIL
+            seen |= bit
+        if k == K_TRACE_ID:
+            pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
+            T[t, TR_TID_STATE] = st
+            T[t, TR_TID_HI] = hi
+            T[t, TR_TID_LO] = lo
+        elif k == K_SPANS:
+            if buf[pos] == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                pos, more = open_container(buf, pos, n, 91, 93)
+                if pos < 0:
+                    return BAIL
+                T[t, TR_SPAN_FIRST] = cur[C_SPANS]
+                while more:
+                    if buf[pos] != 123:
+                        return BAIL
+                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, t, tag_keys, tag_keys_off, words)
+                    if pos < 0:
+                        return BAIL
+                    pos, more = next_member(buf, pos, n, 93)
+                    if pos < 0:
+                        return BAIL
+                T[t, TR_SPAN_END] = cur[C_SPANS]
+        elif k == K_PROCESSES:
+            if buf[pos] == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                pos, more = open_container(buf, pos, n, 123, 125)
+                if pos < 0:
+                    return BAIL
+                T[t, TR_PROC_FIRST] = cur[C_PROCS]
+                while more:
+                    if buf[pos] != 34:
+                        return BAIL
+                    p = cur[C_PROCS]
+                    cur[C_PROCS] += 1
+                    pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+                    if pos < 0:
+                        return BAIL
+                    P[p, P_KEY_W] = w
+                    P[p, P_KEY_OFF] = off
+                    P[p, P_KEY_LEN] = ln
+                    P[p, P_KEY_HASH] = fnv(source(buf, dec, consts, w), off, ln)
+                    for q in range(T[t, TR_PROC_FIRST], p):
+                        if P[q, P_KEY_HASH] == P[p, P_KEY_HASH]:
+                            return BAIL  # duplicate process key: json keeps the last
+                    pos = skip_ws(buf, pos, n)
+                    if pos >= n or buf[pos] != 58:
+                        return BAIL
+                    pos = skip_ws(buf, pos + 1, n)
+                    if pos >= n or buf[pos] != 123:
+                        return BAIL  # a null process is {}: not modelled
+                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, words)
+                    if pos < 0:
+                        return BAIL
+                    pos, more = next_member(buf, pos, n, 125)
+                    if pos < 0:
+                        return BAIL
+                T[t, TR_PROC_END] = cur[C_PROCS]
+        else:
+            pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        if pos < 0:
+            return BAIL
+        pos, inner = next_member(buf, pos, n, 125)
+        if pos < 0:
+            return BAIL
+    # ids given by the trace (traceID may follow "spans"): spans, then their references
+    for s in range(T[t, TR_SPAN_FIRST], T[t, TR_SPAN_END]):
+        if S[s, S_TID_STATE] == 0:
+            S[s, S_TID_STATE] = T[t, TR_TID_STATE]
+            S[s, S_TID_HI] = T[t, TR_TID_HI]
+            S[s, S_TID_LO] = T[t, TR_TID_LO]
+        for r in range(S[s, S_REF_FIRST], S[s, S_REF_END]):
+            if R[r, R_TID_STATE] == 0:
+                R[r, R_TID_STATE] = S[s, S_TID_STATE]
+                R[r, R_TID_HI] = S[s, S_TID_HI]
+                R[r, R_TID_LO] = S[s, S_TID_LO]
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off, fields, fields_off, types, types_off, tf, tf_off):
+    """The whole document -> (status, cursors, tables..., decoded buffer); status BAIL
+    means: use the reference decoder."""
+    n = len(buf)
+    cur = np.zeros(C_N, np.int64)
+    T = np.empty((capacity, TR_COLS), np.int64)
+    S = np.empty((capacity, S_COLS), np.int64)
+    R = np.empty((capacity, R_COLS), np.int64)
+    Lg = np.empty((capacity, L_COLS), np.int64)
+    P = np.empty((capacity, P_COLS), np.int64)
+    A = np.empty((2 * capacity, A_COLS), np.int64)
+    dec = np.empty(n, np.uint8)
+    words = (fields, fields_off, types, types_off, tf, tf_off)
+    status = parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words)
+    return status, cur, T, S, R, Lg, P, A, dec
+
+
+@njit(cache=True)
+def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words):
+    fields, fields_off, _t, _to, _tf, _tfo = words
+    pos = skip_ws(buf, 0, n)
+    pos, inner = open_container(buf, pos, n, 123, 125)
+    if pos < 0:
+        return BAIL
+    has_data = False
+    while inner:
+        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        if pos < 0 or pos >= n:
+            return BAIL
+        if k == K_RESOURCE_SPANS or k == K_RESOURCE_SPANS2:
+            return BAIL  # OTLP JSON (decode_document checks it first)
+        if k == K_DATA:
+            if has_data:
+                return BAIL
+            has_data = True
+            if buf[pos] == 110:
+                pos = skip_literal(buf, pos, n, NULL)
+            else:
+                pos, more = open_container(buf, pos, n, 91, 93)
+                if pos < 0:
+                    return BAIL
+                while more:
+                    if buf[pos] != 123:
+                        return BAIL
+                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words)
+                    if pos < 0:
+                        return BAIL
+                    pos, more = next_member(buf, pos, n, 93)
+                    if pos < 0:
+                        return BAIL
+        else:
+            pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
+        if pos < 0:
+            return BAIL
+        pos, inner = next_member(buf, pos, n, 125)
+        if pos < 0:
+            return BAIL
+    if skip_ws(buf, pos, n) != n or not has_data:
+        return BAIL
+    return 0
+
+
+# --- after the scan: ids, parents, links, special tags, processes ---------------------------
+# special tags (jaeger.SPECIAL_TAGS), codes in the key table's ``special`` column
+SP_KIND, SP_STATUS, SP_STATUS_DESCRIPTION, SP_ERROR, SP_SCOPE_NAME, SP_SCOPE_VERSION, SP_LIBRARY_NAME, \
+    SP_LIBRARY_VERSION, SP_TRACE_STATE = range(1, 10)
+# per-span output columns
+(O_REASON, O_PARENT, O_PARENT_VALID, O_KIND, O_STATUS, O_MESSAGE, O_TRACE_STATE, O_SCOPE_NAME,
+ O_SCOPE_VERSION, O_PROCESS, O_LINKS) = range(11)
+O_COLS = 11
+# rejection reasons (O_REASON)
+REASON_OK, REASON_TRACE_LENGTH, REASON_TRACE_ZERO, REASON_SPAN_LENGTH, REASON_SPAN_ZERO = range(5)
+
+KIND_WORDS = word_table(("unspecified", "internal", "server", "client", "producer", "consumer"))
+STATUS_WORDS = word_table(("unset", "ok", "error"))
+TRUE_WORDS = word_table(("true",))
+
+
+@njit(cache=True)
+def same_bytes(a, a_off, a_len, b, b_off, b_len):
+    if a_len != b_len:
+        return False
+    for k in range(a_len):
+        if a[a_off + k] != b[b_off + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
+                  kinds, kinds_off, statuses, statuses_off, true_w, true_off):
+    """Per span: rejection reason, parent, kind, status, special-tag rows, process; or
+    (BAIL, ...) when a special tag needs Python's str() of a non-string."""
+    ns = cur[C_SPANS]
+    O = np.zeros((ns, O_COLS), np.int64)
+    for s in range(ns):
+        # ids (_rows.id_problem order: trace, then span)
+        if S[s, S_TID_STATE] != 1:
+            O[s, O_REASON] = REASON_TRACE_LENGTH
+        elif S[s, S_TID_HI] == 0 and S[s, S_TID_LO] == 0:
+            O[s, O_REASON] = REASON_TRACE_ZERO
+        elif S[s, S_SID_STATE] != 1:
+            O[s, O_REASON] = REASON_SPAN_LENGTH
+        elif S[s, S_SID] == 0:
+            O[s, O_REASON] = REASON_SPAN_ZERO
+        # parent: the first CHILD_OF reference in the same trace (consumed even when its
+        # span id is invalid), every other reference is a link
+        parent_set = False
+        links = 0
+        for r in range(S[s, S_REF_FIRST], S[s, S_REF_END]):
+            same_trace = R[r, R_TID_STATE] == S[s, S_TID_STATE] and (
+                R[r, R_TID_STATE] != 1 or (R[r, R_TID_HI] == S[s, S_TID_HI] and R[r, R_TID_LO] == S[s, S_TID_LO]))
+            if not parent_set and R[r, R_CHILD_OF] == 1 and same_trace:
+                R[r, R_CHILD_OF] = 2  # consumed
+                if R[r, R_SID_STATE] == 1:
+                    parent_set = True
+                    O[s, O_PARENT] = R[r, R_SID]
+            else:
+                R[r, R_CHILD_OF] = 3  # link
+                links += 1
+        if not parent_set and S[s, S_PSID_STATE] == 1:
+            parent_set = True
+            O[s, O_PARENT] = S[s, S_PSID]
+        O[s, O_PARENT_VALID] = 1 if parent_set and O[s, O_PARENT] != 0 else 0
+        O[s, O_LINKS] = links
+        # special tags
+        O[s, O_MESSAGE] = -1
+        O[s, O_TRACE_STATE] = -1
+        O[s, O_SCOPE_NAME] = -1
+        O[s, O_SCOPE_VERSION] = -1
+        library_name = -1
+        library_version = -1
+        error = False
+        status = 0
+        kind = 0
+        for a in range(S[s, S_TAG_FIRST], S[s, S_TAG_END]):
+            key = A[a, A_KEY_ID]
+            if key < 0:
+                continue
+            code = special[key]
+            if code == 0:
+                continue
+            is_string = A[a, A_TYPE] == T_STRING
+            src = source(buf, dec, consts, A[a, A_STR_W])
+            if code == SP_KIND:
+                if is_string:
+                    k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], kinds, kinds_off)
+                    if k == -2:
+                        return BAIL, O
+                    kind = max(k, 0)
+            elif code == SP_STATUS:
+                if is_string:
+                    k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], statuses, statuses_off)
+                    if k == -2:
+                        return BAIL, O
+                    status = max(k, 0)
+            elif code == SP_ERROR:
+                if A[a, A_TYPE] == T_BOOL:
+                    error = A[a, A_NUM] == 1
+                elif is_string:
+                    k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], true_w, true_off)
+                    if k == -2:
+                        return BAIL, O
+                    error = k == 0
+            else:
+                if not is_string:
+                    return BAIL, O  # str(value) of a number/bool/bytes: not modelled
+                if code == SP_STATUS_DESCRIPTION:
+                    O[s, O_MESSAGE] = a
+                elif code == SP_TRACE_STATE:
+                    O[s, O_TRACE_STATE] = a
+                elif code == SP_SCOPE_NAME:
+                    O[s, O_SCOPE_NAME] = a
+                elif code == SP_SCOPE_VERSION:
+                    O[s, O_SCOPE_VERSION] = a
+                elif code == SP_LIBRARY_NAME:
+                    library_name = a
+                elif code == SP_LIBRARY_VERSION:
+                    library_version = a
+        if O[s, O_SCOPE_NAME] < 0:
+            O[s, O_SCOPE_NAME] = library_name
+        if O[s, O_SCOPE_VERSION] < 0:
+            O[s, O_SCOPE_VERSION] = library_version
+        if status == 0 and error:
+            status = 2
+        O[s, O_KIND] = kind
+        O[s, O_STATUS] = status
+        # process: processes[str(processID)], else processes[""], else none
+        t = S[s, S_TRACE]
+        pid_src = source(buf, dec, consts, S[s, S_PID_W])
+        found = -1
+        empty = -1
+        for p in range(T[t, TR_PROC_FIRST], T[t, TR_PROC_END]):
+            key_src = source(buf, dec, consts, P[p, P_KEY_W])
+            if same_bytes(key_src, P[p, P_KEY_OFF], P[p, P_KEY_LEN], pid_src, S[s, S_PID_OFF], S[s, S_PID_LEN]):
+                found = p
+                break
+            if P[p, P_KEY_LEN] == 0:
+                empty = p
+        O[s, O_PROCESS] = found if found >= 0 else empty
+    return 0, O
+
+
+@njit(cache=True, nogil=True)
+def owner_rows(firsts, ends, A, exclude, exclude_key, n_slots, slot_of, prio_of):
+    """Attribute rows of owners (rows firsts[i]:ends[i] of A, minus the keys whose
+    ``exclude`` entry equals ``exclude_key``) -> (rows, offsets, winners)."""
+    m = len(firsts)
+    offsets = np.zeros(m + 1, np.int64)
+    total = 0
+    for i in range(m):
+        for a in range(firsts[i], ends[i]):
+            key = A[a, A_KEY_ID]
+            if key >= 0 and exclude[key] == exclude_key:
+                continue
+            total += 1
+        offsets[i + 1] = total
+    rows = np.empty(total, np.int64)
+    winners = np.full((m, n_slots), -1, np.int64)
+    best = np.empty(n_slots, np.int64)
+    j = 0
+    for i in range(m):
+        best[:] = 1 << 30
+        for a in range(firsts[i], ends[i]):
+            key = A[a, A_KEY_ID]
+            if key >= 0 and exclude[key] == exclude_key:
+                continue
+            rows[j] = a
+            if key >= 0:
+                slot = slot_of[key]
+                if slot >= 0 and prio_of[key] < best[slot]:
+                    best[slot] = prio_of[key]
+                    winners[i, slot] = j
+            j += 1
+    return rows, offsets, winners
+
+
+@njit(cache=True, nogil=True)
+def resource_rows(P, n_procs, A, service_name_key, n_slots, slot_of, prio_of):
+    """Resource attribute rows per process (service.name from serviceName first, then the
+    tags, whose service.name is dropped when serviceName is set), plus one empty resource
+    at index n_procs for spans without a process."""
+    offsets = np.zeros(n_procs + 2, np.int64)
+    total = 0
+    for p in range(n_procs):
+        synth = P[p, P_SYNTH]
+        if synth >= 0:
+            total += 1
+        for a in range(P[p, P_TAG_FIRST], P[p, P_TAG_END]):
+            if synth >= 0 and A[a, A_KEY_ID] == service_name_key:
+                continue
+            total += 1
+        offsets[p + 1] = total
+    offsets[n_procs + 1] = total
+    rows = np.empty(total, np.int64)
+    winners = np.full((n_procs + 1, n_slots), -1, np.int64)
+    best = np.empty(n_slots, np.int64)
+    j = 0
+    for p in range(n_procs):
+        best[:] = 1 << 30
+        synth = P[p, P_SYNTH]
+        for a in range(P[p, P_TAG_FIRST] - 1, P[p, P_TAG_END]):
+            if a < P[p, P_TAG_FIRST]:
+                if synth < 0:
+                    continue
+                a = synth
+            elif synth >= 0 and A[a, A_KEY_ID] == service_name_key:
+                continue
+            rows[j] = a
+            key = A[a, A_KEY_ID]
+            if key >= 0:
+                slot = slot_of[key]
+                if slot >= 0 and prio_of[key] < best[slot]:
+                    best[slot] = prio_of[key]
+                    winners[p, slot] = j
+            j += 1
+    return rows, offsets, winners
+
+
+@njit(cache=True, nogil=True)
+def string_views(buf, dec, consts, extra, W, OFF, LEN):
+    """Arrow string views (n, 16) for string references; data buffer index = w."""
+    n = len(W)
+    views = np.zeros((n, 16), np.uint8)
+    for i in range(n):
+        ln = LEN[i]
+        off = OFF[i]
+        src = extra if W[i] == W_EXTRA else source(buf, dec, consts, W[i])
+        views[i, 0] = ln & 0xFF
+        views[i, 1] = (ln >> 8) & 0xFF
+        views[i, 2] = (ln >> 16) & 0xFF
+        views[i, 3] = (ln >> 24) & 0xFF
+        if ln <= 12:
+            for k in range(ln):
+                views[i, 4 + k] = src[off + k]
+        else:
+            for k in range(4):
+                views[i, 4 + k] = src[off + k]
+            w = W[i]
+            views[i, 8] = w & 0xFF
+            views[i, 12] = off & 0xFF
+            views[i, 13] = (off >> 8) & 0xFF
+            views[i, 14] = (off >> 16) & 0xFF
+            views[i, 15] = (off >> 24) & 0xFF
+    return views
+
+
+@njit(cache=True, nogil=True)
+def hex_ids(hi, lo, state, width):
+    """Lowercase hex (width 16 or 32 digits) of ids; ids whose state is not 1 (b"" in the
+    reference) are empty. -> (chars, int64 offsets)."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    n = len(lo)
+    offsets = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + (width if state[i] == 1 else 0)
+    out = np.empty(offsets[n], np.uint8)
+    for i in range(n):
+        if state[i] != 1:
+            continue
+        o = offsets[i]
+        if width == 32:
+            h = np.uint64(hi[i])
+            for k in range(16):
+                out[o + 15 - k] = digits[np.int64(h & np.uint64(15))]
+                h = h >> np.uint64(4)
+            o += 16
+        v = np.uint64(lo[i])
+        for k in range(16):
+            out[o + 15 - k] = digits[np.int64(v & np.uint64(15))]
+            v = v >> np.uint64(4)
+    return out, offsets
+
+
+@njit(cache=True, nogil=True)
+def event_name_rows(Lg, logs, A, is_event):
+    """Row of each log's "event" field (-1: none), or (BAIL, ...) if it is not a string
+    (the reference would use str() of it)."""
+    out = np.full(len(logs), -1, np.int64)
+    for i in range(len(logs)):
+        g = logs[i]
+        for a in range(Lg[g, L_TAG_FIRST], Lg[g, L_TAG_END]):
+            key = A[a, A_KEY_ID]
+            if key >= 0 and is_event[key] == 1:
+                if A[a, A_TYPE] != T_STRING:
+                    return BAIL, out
+                out[i] = a
+    return 0, out

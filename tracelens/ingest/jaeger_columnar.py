@@ -1,0 +1,290 @@
+"""Jaeger UI JSON -> span frame, columnar: the numba scan (_jaeger_scan.py) + Arrow assembly.
+
+``decode_jaeger_columnar`` returns the same DecodeResult as the reference decoder
+(jaeger.decode_jaeger_object over json.loads), frame for frame, or None when the input has
+something the fast path does not model exactly (see _jaeger_scan's docstring): the caller
+then runs the reference, which also owns every error message. tests/test_ingest_jaeger_columnar.py
+compares the two on fixtures, generated files and hypothesis-made edge cases.
+
+Strings are never copied: Arrow string views point into the input bytes (kept alive by the
+frame), into the side buffer of unescaped strings, or into a small constants buffer.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+
+from tracelens import schema as s
+from tracelens.errors import DecodeError
+from tracelens.ingest import _jaeger_scan as j
+from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble
+from tracelens.ingest._jsonscan import CONSTANTS, W_EXTRA, word_table
+from tracelens.ingest._jsonvalues import base64_bytes
+from tracelens.ingest._rows import Rejections, rejection_sentence
+from tracelens.ingest.result import INVALID_SPAN_ID, INVALID_TRACE_ID, MAX_ERRORS, DecodeResult
+
+_MAX_INPUT_BYTES: Final = 2**31 - 1  # string views address their buffers with int32 offsets
+_VIEW = pa.string_view()
+_TEXT = pa.large_string()
+
+# special tags: jaeger.SPECIAL_TAGS (checked in tests), in _jaeger_scan's codes
+_SPECIAL: Final = {
+    "span.kind": j.SP_KIND,
+    "otel.status_code": j.SP_STATUS,
+    "otel.status_description": j.SP_STATUS_DESCRIPTION,
+    "error": j.SP_ERROR,
+    "otel.scope.name": j.SP_SCOPE_NAME,
+    "otel.scope.version": j.SP_SCOPE_VERSION,
+    "otel.library.name": j.SP_LIBRARY_NAME,
+    "otel.library.version": j.SP_LIBRARY_VERSION,
+    "w3c.tracestate": j.SP_TRACE_STATE,
+}
+_EVENT_KEY: Final = "event"
+_SERVICE_NAME_KEY: Final = "service.name"
+
+
+class _KeyTable:
+    """Tag keys the kernels recognise, with what each one means per owner."""
+
+    def __init__(self) -> None:
+        keys: list[str] = list(_SPECIAL) + [_EVENT_KEY]
+        for p in (*SPAN_PROMOTED, *RESOURCE_PROMOTED):
+            keys += [k for k in p.keys if k not in keys]
+        self.keys = tuple(keys)
+        self.data, self.offsets = word_table(self.keys)
+        n = len(keys)
+        self.special = np.array([_SPECIAL.get(k, 0) for k in keys], np.int64)
+        self.is_special = (self.special > 0).astype(np.int64)
+        self.is_event = np.array([k == _EVENT_KEY for k in keys], np.int64)
+        self.span_slot, self.span_prio = self._slots(SPAN_PROMOTED, n)
+        self.resource_slot, self.resource_prio = self._slots(RESOURCE_PROMOTED, n)
+        self.service_name = self.keys.index(_SERVICE_NAME_KEY)
+
+    def _slots(self, promoted: tuple[s.PromotedAttribute, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+        slot = np.full(n, -1, np.int64)
+        prio = np.zeros(n, np.int64)
+        for i, p in enumerate(promoted):
+            for rank, key in enumerate(p.keys):
+                slot[self.keys.index(key)] = i
+                prio[self.keys.index(key)] = rank
+        return slot, prio
+
+
+_KEYS: Final = _KeyTable()
+_CONSTS: Final = np.frombuffer(CONSTANTS, np.uint8)
+_FRAGMENTS: Final = {
+    j.REASON_TRACE_LENGTH: (INVALID_TRACE_ID, "trace_id must be 16 bytes, got 0"),
+    j.REASON_TRACE_ZERO: (INVALID_TRACE_ID, "trace_id must not be all zero"),
+    j.REASON_SPAN_LENGTH: (INVALID_SPAN_ID, "span_id must be 8 bytes, got 0"),
+    j.REASON_SPAN_ZERO: (INVALID_SPAN_ID, "span_id must not be all zero"),
+}
+
+
+def decode_jaeger_columnar(data: bytes) -> DecodeResult | None:
+    """Jaeger UI JSON bytes -> DecodeResult, or None: use the reference decoder."""
+    if not data or len(data) > _MAX_INPUT_BYTES:
+        return None
+    buf = np.frombuffer(data, np.uint8)
+    capacity = data.count(b"{") + 1  # every trace, span, tag, log, reference, process is an object
+    status, cur, T, S, R, Lg, P, A, dec = j.scan_jaeger(
+        buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets, *j.FIELD_WORDS, *j.TAG_TYPE_WORDS, *j.TRUE_FALSE
+    )
+    if status < 0:
+        return None
+    ns, n_tags = int(cur[j.C_SPANS]), int(cur[j.C_TAGS])
+    A = A[:n_tags]
+    status, O = j.resolve_spans(
+        buf, dec, _CONSTS, cur, T, S, R, P, A, _KEYS.special, *j.KIND_WORDS, *j.STATUS_WORDS, *j.TRUE_WORDS
+    )
+    if status < 0:
+        return None
+    try:
+        extra = _finish_rare_values(data, dec, A)
+    except DecodeError:
+        return None  # the reference raises it, with its own message
+    try:
+        return _Builder(data, dec[: cur[j.C_DECODED]], extra, cur, T, S[:ns], R, Lg, P, A, O).result()
+    except _Unmodelled:
+        return None
+
+
+class _Unmodelled(Exception):
+    """Raised inside the builder for input only the reference decodes exactly."""
+
+
+def _text(data: bytes, dec: np.ndarray, w: int, off: int, ln: int) -> str:
+    if w == 0:
+        return data[off : off + ln].decode()
+    if w == 1:
+        return dec[off : off + ln].tobytes().decode()
+    return CONSTANTS[off : off + ln].decode()
+
+
+def _finish_rare_values(data: bytes, dec: np.ndarray, A: np.ndarray) -> bytes:
+    """Doubles beyond the kernel's exact fast path (Python's float(), as json does) and
+    binary values (jaeger's base64 decode, re-encoded): rare. Returns the extra buffer."""
+    extra = bytearray()
+    for row in np.flatnonzero(A[:, j.A_RARE]):
+        text = _text(data, dec, int(A[row, j.A_STR_W]), int(A[row, j.A_STR_OFF]), int(A[row, j.A_STR_LEN]))
+        if A[row, j.A_RARE] == j.RARE_FLOAT:
+            A[row, j.A_NUM] = np.array([float(text)], np.float64).view(np.int64)[0]
+        else:
+            encoded = base64.b64encode(base64_bytes(text, "tag value")).decode("ascii").encode()
+            A[row, j.A_STR_W] = W_EXTRA
+            A[row, j.A_STR_OFF] = len(extra)
+            A[row, j.A_STR_LEN] = len(encoded)
+            extra.extend(encoded)
+    return bytes(extra)
+
+
+def _ranges(firsts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ranges firsts[i]:ends[i] -> (indices, offsets)."""
+    lengths = ends - firsts
+    offsets = np.zeros(len(firsts) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    idx = np.repeat(firsts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+    return idx, offsets
+
+
+def _strings(chars: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    bitmap = None
+    if valid is not None and not valid.all():
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(_TEXT, len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)])
+
+
+class _Builder:
+    """Kernel tables -> SpanColumns -> frame."""
+
+    def __init__(self, data: bytes, dec: np.ndarray, extra: bytes, cur: np.ndarray, T: np.ndarray, S: np.ndarray,
+                 R: np.ndarray, Lg: np.ndarray, P: np.ndarray, A: np.ndarray, O: np.ndarray) -> None:
+        self.data, self.dec, self.cur = data, dec, cur
+        self.S, self.R, self.Lg, self.P, self.A, self.O = S, R, Lg, P, A, O
+        self.buffers = [pa.py_buffer(data), pa.py_buffer(dec), pa.py_buffer(CONSTANTS), pa.py_buffer(extra)]
+        self.buf = np.frombuffer(data, np.uint8)
+        self.extra = np.frombuffer(extra or b"\0", np.uint8)
+        self.key_views = j.string_views(self.buf, dec, _CONSTS, self.extra, *self._refs(A, j.A_KEY_W, j.A_KEY_OFF, j.A_KEY_LEN))
+        self.str_views = j.string_views(self.buf, dec, _CONSTS, self.extra, *self._refs(A, j.A_STR_W, j.A_STR_OFF, j.A_STR_LEN))
+        self.accepted = np.flatnonzero(O[:, j.O_REASON] == j.REASON_OK)
+
+    @staticmethod
+    def _refs(table: np.ndarray, w: int, off: int, ln: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.ascontiguousarray(table[:, w]), np.ascontiguousarray(table[:, off]), np.ascontiguousarray(table[:, ln]))
+
+    def views(self, w: np.ndarray, off: np.ndarray, ln: np.ndarray) -> pa.Array:
+        block = j.string_views(self.buf, self.dec, _CONSTS, self.extra, np.ascontiguousarray(w), np.ascontiguousarray(off), np.ascontiguousarray(ln))
+        return pa.Array.from_buffers(_VIEW, len(block), [None, pa.py_buffer(block), *self.buffers])
+
+    def tag_strings(self, rows: np.ndarray) -> pa.Array:
+        """The string value of tag ``rows`` ("" where the row is -1)."""
+        has = rows >= 0
+        safe = np.where(has, rows, 0)
+        w = np.where(has, self.A[safe, j.A_STR_W] if len(self.A) else 0, 0)
+        off = np.where(has, self.A[safe, j.A_STR_OFF] if len(self.A) else 0, 0)
+        ln = np.where(has, self.A[safe, j.A_STR_LEN] if len(self.A) else 0, 0)
+        return self.views(w, off, ln)
+
+    def attr_table(self, rows: np.ndarray, offsets: np.ndarray) -> AttrTable:
+        return AttrTable(
+            offsets=offsets,
+            type=self.A[rows, j.A_TYPE].astype(np.uint8),
+            num=np.ascontiguousarray(self.A[rows, j.A_NUM]),
+            key_views=self.key_views[rows],
+            key_buffers=self.buffers,
+            str_views=self.str_views[rows],
+            str_buffers=self.buffers,
+        )
+
+    def rejections(self) -> Rejections:
+        rejections = Rejections()
+        reasons = self.O[:, j.O_REASON]
+        rejected = np.flatnonzero(reasons != j.REASON_OK)
+        for code, count in zip(*np.unique(reasons[rejected], return_counts=True)):
+            label = _FRAGMENTS[int(code)][0]
+            rejections.by_reason[label] = rejections.by_reason.get(label, 0) + int(count)
+        for index in rejected[:MAX_ERRORS]:
+            S = self.S
+            name = _text(self.data, self.dec, int(S[index, j.S_NAME_W]), int(S[index, j.S_NAME_OFF]), int(S[index, j.S_NAME_LEN]))
+            rejections.errors.append(rejection_sentence(name, int(index), _FRAGMENTS[int(reasons[index])][1]))
+        return rejections
+
+    def columns(self) -> SpanColumns:
+        S, O, A, acc = self.S, self.O, self.A, self.accepted
+        n = len(acc)
+        ones = np.ones(n, np.int64)
+        sa = S[acc]
+        oa = O[acc]
+        trace_chars, trace_off = j.hex_ids(np.ascontiguousarray(sa[:, j.S_TID_HI]), np.ascontiguousarray(sa[:, j.S_TID_LO]), ones, 32)
+        span_chars, span_off = j.hex_ids(ones, np.ascontiguousarray(sa[:, j.S_SID]), ones, 16)
+        parent_valid = np.ascontiguousarray(oa[:, j.O_PARENT_VALID])
+        parent_chars, parent_off = j.hex_ids(ones, np.ascontiguousarray(oa[:, j.O_PARENT]), parent_valid, 16)
+        start = np.ascontiguousarray(sa[:, j.S_START])
+        has_flags = sa[:, j.S_HAS_FLAGS] == 1
+        # span attributes: tags minus the special ones
+        attr_rows, attr_off, span_winners = j.owner_rows(
+            np.ascontiguousarray(sa[:, j.S_TAG_FIRST]), np.ascontiguousarray(sa[:, j.S_TAG_END]), A,
+            _KEYS.is_special, 1, len(SPAN_PROMOTED), _KEYS.span_slot, _KEYS.span_prio,
+        )
+        # resources: one per process, plus the empty one for spans without a process
+        n_procs = int(self.cur[j.C_PROCS])
+        res_rows, res_off, res_winners = j.resource_rows(
+            self.P, n_procs, A, _KEYS.service_name, len(RESOURCE_PROMOTED), _KEYS.resource_slot, _KEYS.resource_prio
+        )
+        span_resource = np.where(oa[:, j.O_PROCESS] >= 0, oa[:, j.O_PROCESS], n_procs)
+        # events: logs; the "event" field is the name
+        logs, event_off = _ranges(sa[:, j.S_LOG_FIRST], sa[:, j.S_LOG_END])
+        status, name_rows = j.event_name_rows(self.Lg, logs, A, _KEYS.is_event)
+        if status < 0:
+            raise _Unmodelled
+        lg = self.Lg[logs]
+        ev_rows, ev_off, _w = j.owner_rows(
+            np.ascontiguousarray(lg[:, j.L_TAG_FIRST]), np.ascontiguousarray(lg[:, j.L_TAG_END]), A,
+            _KEYS.is_event, 1, 0, _KEYS.span_slot, _KEYS.span_prio,
+        )
+        # links: references other than the parent
+        refs, _ = _ranges(sa[:, j.S_REF_FIRST], sa[:, j.S_REF_END])
+        links = refs[self.R[refs, j.R_CHILD_OF] == 3]
+        link_off = np.zeros(n + 1, np.int64)
+        np.cumsum(oa[:, j.O_LINKS], out=link_off[1:])
+        rl = self.R[links]
+        link_tid, link_tid_off = j.hex_ids(np.ascontiguousarray(rl[:, j.R_TID_HI]), np.ascontiguousarray(rl[:, j.R_TID_LO]),
+                                           np.ascontiguousarray(rl[:, j.R_TID_STATE]), 32)
+        link_sid, link_sid_off = j.hex_ids(ones[: len(links)], np.ascontiguousarray(rl[:, j.R_SID]),
+                                           np.ascontiguousarray(rl[:, j.R_SID_STATE]), 16)
+        no_rows = np.zeros(0, np.int64)
+        return SpanColumns(
+            trace_id=_strings(trace_chars, trace_off),
+            span_id=_strings(span_chars, span_off),
+            parent_span_id=_strings(parent_chars, parent_off, parent_valid == 1),
+            name=self.views(sa[:, j.S_NAME_W], sa[:, j.S_NAME_OFF], sa[:, j.S_NAME_LEN]),
+            kind=oa[:, j.O_KIND].astype(np.uint8),
+            start=start,
+            end=start + sa[:, j.S_DURATION],
+            status_code=oa[:, j.O_STATUS].astype(np.uint8),
+            status_message=self.tag_strings(oa[:, j.O_MESSAGE]),
+            trace_state=self.tag_strings(oa[:, j.O_TRACE_STATE]),
+            flags=pa.array(sa[:, j.S_FLAGS], pa.int64(), mask=~has_flags),
+            scope_name=self.tag_strings(oa[:, j.O_SCOPE_NAME]),
+            scope_version=self.tag_strings(oa[:, j.O_SCOPE_VERSION]),
+            attributes=self.attr_table(attr_rows, attr_off),
+            resources=self.attr_table(res_rows, res_off),
+            span_resource=np.ascontiguousarray(span_resource),
+            event_offsets=event_off,
+            event_time=np.ascontiguousarray(lg[:, j.L_TIME]),
+            event_name=self.tag_strings(name_rows),
+            event_attributes=self.attr_table(ev_rows, ev_off),
+            link_offsets=link_off,
+            link_trace_id=_strings(link_tid, link_tid_off),
+            link_span_id=_strings(link_sid, link_sid_off),
+            link_trace_state=self.views(np.zeros(len(links), np.int64), np.zeros(len(links), np.int64), np.zeros(len(links), np.int64)),
+            link_attributes=self.attr_table(no_rows, np.zeros(len(links) + 1, np.int64)),
+            span_winners=span_winners,
+            resource_winners=res_winners,
+        )
+
+    def result(self) -> DecodeResult:
+        return self.rejections().result(assemble(self.columns()))
