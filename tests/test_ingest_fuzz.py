@@ -180,6 +180,11 @@ def test_random_bytes_only_decode_error(data):
         b"\x0b\x0c",  # unknown group at top level
         b"\x0b\x0a\x00\x0c",  # group containing a length field
         b"\x0c",  # end group alone
+        b"\x0b\x13\x1b\x1c\x14\x0c",  # groups nested three deep (the group stack)
+        b"\x0b\x13\x1b\x14\x1c\x0c",  # nested groups closed in the wrong order
+        b"\x0b" * 99 + b"\x0c" * 99,  # groups nested near upb's depth limit
+        b"\x0b" * 101 + b"\x0c" * 101,  # ... and past it
+        b"\x0a\x08\x12\x06\x12\x04\x5b\x0b\x0c\x5c",  # a group inside a span (field 11 as a group)
         b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # 10-byte varint, unknown field
         b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # 11-byte varint
     ],
