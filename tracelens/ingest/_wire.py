@@ -126,7 +126,8 @@ R_COLS = 5
 # The helpers below go further: they are compiled with ``_nrt=False`` (they never allocate),
 # so numba emits no reference counting in them at all. Even on NULL meminfos the NRT calls
 # cost an out-of-line call per array argument per call; dropping them took the fill pass from
-# ~4.9 to ~1.8 us per realistic span and the sizing pass from ~0.56 to ~0.20 us (CPU time, loaded machine). Only the entry kernels allocate.
+# ~4.9 to ~1.8 us per realistic span and the sizing pass from ~0.56 to ~0.20 us (CPU time,
+# loaded machine). Only the entry kernels allocate.
 @intrinsic
 def unmanaged(typingctx, arr):
     def codegen(context, builder, signature, args):
