@@ -25,6 +25,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -217,7 +218,8 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         profiler = None
         if profile is not None:  # py-spy (pip install py-spy): collapsed stacks for flamegraph tools
             output = profile / f"ingest-{transport}.folded"
-            profiler = subprocess.Popen(["py-spy", "record", "--pid", str(process.pid), "--format", "raw", "--rate", "250",
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))  # the venv's, when not on PATH
+            profiler = subprocess.Popen([py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "250",
                                          "--threads", "--gil", "--output", str(output)], stdout=subprocess.DEVNULL)
             time.sleep(1.0)
         cpu0 = cpu_seconds(process.pid)
