@@ -96,7 +96,7 @@ def test_the_footer_index_stays_within_its_byte_budget_and_lookups_stay_exact(tm
     labels = [f"t{i}" for i in range(12)]
     for n, label in enumerate(labels):  # one file each
         table.write(spans_of([label], 5), wal_seq=n + 1)
-    one_footer = table._row_groups._max_footer_bytes = 1  # room for a single file
+    one_footer = table._row_groups._max_index_bytes = 1  # room for a single file
     assert one_footer
     everything = table.scan().collect()
     for label in labels * 2:
@@ -106,3 +106,32 @@ def test_the_footer_index_stays_within_its_byte_budget_and_lookups_stay_exact(tm
         index = table._row_groups
         assert len(index._files) <= 1 and set(index._readers) <= set(index._files)
     assert len(table._row_groups._files) == 1  # (the first lookup is a plain scan)
+
+
+def test_unsorted_files_get_a_hash_index_naming_exactly_the_groups_holding_a_trace(tmp_path):
+    table = SpanTable(tmp_path / "table", row_group_rows=4)
+    labels = [f"t{i}" for i in range(24)]
+    # arrival order: the spans of concurrent traces interleave, so every group spans the
+    # whole trace_id range and min/max statistics prune nothing
+    by_trace = spans_of(labels, 6)
+    interleaved = by_trace.with_row_index("_i").sort(pl.col("_i") % 6, pl.col("_i")).drop("_i")
+    table.write(interleaved, wal_seq=1, sort=False)
+    table.write(spans_of(["late"], 3, day=0), wal_seq=2, sort=False)
+    everything = table.scan().collect()
+    index = table._row_groups
+    for label in [*labels, "late", *labels[:4]]:
+        trace_id = trace_id_for(label)
+        got = table.scan(FileFilter(trace_id=trace_id)).collect()
+        expected = everything.filter(pl.col(s.TRACE_ID) == trace_id)
+        assert_frame_equal(got.sort(s.SPAN_ID), expected.sort(s.SPAN_ID))
+    hashed = [entry for entry in index._files.values() if entry.hash_keys is not None]
+    assert len(hashed) == 1  # the interleaved file; the 3-span file has one group
+    entry = hashed[0]
+    from tracelens.store.lookup import trace_id_hashes
+
+    positions = everything.filter(pl.col(s.TRACE_ID).is_in([trace_id_for(x) for x in labels])).height
+    assert positions == 24 * 6
+    for label in labels:
+        key = int(trace_id_hashes(pl.Series([trace_id_for(label)]))[0])
+        assert len(entry.hashed_candidates(key)) == 6  # one span per group: 6 groups, no more
+    assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
