@@ -135,3 +135,19 @@ def test_unsorted_files_get_a_hash_index_naming_exactly_the_groups_holding_a_tra
         key = int(trace_id_hashes(pl.Series([trace_id_for(label)]))[0])
         assert len(entry.hashed_candidates(key)) == 6  # one span per group: 6 groups, no more
     assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
+
+
+def test_a_first_lookup_in_files_holding_many_rows_uses_the_index(tmp_path, monkeypatch):
+    import tracelens.store.lookup as lookup
+
+    table = SpanTable(tmp_path / "table", row_group_rows=4)
+    table.write(spans_of([f"t{i}" for i in range(10)], 4), wal_seq=1)
+    monkeypatch.setattr(lookup, "PLAIN_LOOKUP_MAX_ROWS", 39)  # the file holds 40
+    assert table.scan(FileFilter(trace_id=trace_id_for("t3"))).collect().height == 4
+    assert len(table._row_groups._files) == 1  # indexed, not a plain scan
+
+    small = SpanTable(tmp_path / "small", row_group_rows=4)
+    small.write(spans_of([f"t{i}" for i in range(10)], 4), wal_seq=1)
+    monkeypatch.setattr(lookup, "PLAIN_LOOKUP_MAX_ROWS", 40)
+    assert small.scan(FileFilter(trace_id=trace_id_for("t3"))).collect().height == 4
+    assert small._row_groups._files == {}  # a plain scan

@@ -492,7 +492,7 @@ class SpanTable:
         root = self.path.resolve()
         paths = [str(root / p) for p in relative]
         if wanted.trace_id is not None:
-            rows = self._row_groups.read_trace(paths, wanted.trace_id)
+            rows = self._row_groups.read_trace(paths, wanted.trace_id, int(chosen["num_records"].sum()))
             return Scan(from_table_frame(rows.lazy().filter(row_filter(wanted))), unique, rows.height)
         frame = from_table_frame(_scan_files(paths).filter(row_filter(wanted)))
         return Scan(frame, unique, expected_rows(chosen, wanted))
