@@ -70,3 +70,16 @@ def test_hex_parser_32_wide_halves():
         got = [(int(h) << 64 | int(low)) if o else None for h, low, o in zip(hi, lo, ok, strict=True)]
         want = [int(v, 16) if all(c in "0123456789abcdef" for c in v) else None for v in series.to_list()]
         assert got == [w if w is not None and len(v) == 32 else None for v, w in zip(series.to_list(), want, strict=True)]
+
+
+def test_hex_formatter_is_the_inverse_of_the_parser():
+    from tracelens.analysis.columnar import _hex_strings
+
+    rng = np.random.default_rng(9)
+    lo = np.concatenate([rng.integers(0, 2**63, 200).astype(np.uint64) * np.uint64(2) + np.uint64(1),
+                         np.array([0, 2**64 - 1, 0x0123456789ABCDEF], np.uint64)])
+    hi = lo[::-1].copy()
+    assert _hex_strings(lo, lo, 16).to_list() == [f"{int(v):016x}" for v in lo]
+    assert _hex_strings(hi, lo, 32).to_list() == [f"{int(h):016x}{int(v):016x}" for h, v in zip(hi, lo, strict=True)]
+    back_hi, back_lo, ok = _hex_ids(_hex_strings(hi, lo, 32), 32)
+    assert ok.all() and np.array_equal(back_hi, hi) and np.array_equal(back_lo, lo)

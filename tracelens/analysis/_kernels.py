@@ -54,13 +54,14 @@ def _hex_word(w):
 @njit(cache=True, nogil=True)
 def parse_hex(data, words, offsets, width, hi, lo, ok):
     """Parse fixed-width lowercase hex strings (Arrow large_string buffers) into (hi, lo)
-    uint64 halves; ``ok[i]`` is False for anything else (nulls included).
+    uint64 halves (``hi`` only for ids longer than 16: pass a dummy for span ids);
+    ``ok[i]`` is False for anything else (nulls included).
 
     ``words`` is ``data`` viewed as uint64 (empty if the buffer is not 8-byte aligned):
     ids starting on an 8-byte boundary -- all of them when every string is an id or null
     -- are read 8 characters at a time; others byte by byte."""
     table = _HEX_VALUE
-    n = hi.shape[0]
+    n = lo.shape[0]
     split = width - 16
     n_words = words.shape[0]
     per_id = width // 8
@@ -83,7 +84,6 @@ def parse_hex(data, words, offsets, width, hi, lo, ok):
             if width == 16:
                 v0, ok0 = _hex_word(words[w0])
                 v1, ok1 = _hex_word(words[w0 + 1])
-                hi[i] = np.uint64(0)
                 lo[i] = (v0 << np.uint64(32)) | v1
                 ok[i] = ok0 and ok1
                 continue
@@ -99,7 +99,8 @@ def parse_hex(data, words, offsets, width, hi, lo, ok):
             bad |= v
             lw = (lw << np.uint64(4)) | np.uint64(v & 15)
         ok[i] = bad < 16
-        hi[i] = h
+        if width > 16:
+            hi[i] = h
         lo[i] = lw
 
 
@@ -295,7 +296,7 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
     neg_cend = np.empty(big, np.int64)
     child_off = np.empty(big + 1, np.int64)
     child_idx = np.empty(big, np.int64)
-    walk_off = np.empty(big + 1, np.int64)
+    walk_end = np.empty(big, np.int64)
     walk_idx = np.empty(big, np.int64)
     tmp = np.empty(big, np.int64)
     cursor = np.empty(big, np.int64)
@@ -434,10 +435,29 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
                         stamp[x] = reached
                         stack[top] = x
                         top += 1
-        # 3. children in start order (self-time sweep, and the base of the walk order)
+        # 3. children in start order (the self-time sweep needs them so, and they are the
+        #    base of the walk order); 8. self time: the span minus the union of its
+        #    children clipped to it
         for p in range(k):
-            if child_off[p + 1] - child_off[p] > 1:
-                _sort_segment(child_idx, child_off[p], child_off[p + 1], l_start, zeros, l_sid, tmp)
+            c0 = child_off[p]
+            c1 = child_off[p + 1]
+            if c1 - c0 > 1:
+                _sort_segment(child_idx, c0, c1, l_start, zeros, l_sid, tmp)
+            if skip[p]:
+                l_self[p] = 0
+                continue
+            ps = l_start[p]
+            pe = l_end[p]
+            covered = 0
+            reach = ps
+            for c in range(c0, c1):
+                x = child_idx[c]
+                xs = max(l_start[x], reach)
+                xe = min(l_end[x], pe)
+                if xe > xs:
+                    covered += xe - xs
+                    reach = xe
+            l_self[p] = (pe - ps) - covered
         # 4. primary root: genuine < orphan < cut loop, earliest, longest, smallest id
         root = -1
         n_roots = 0
@@ -461,7 +481,10 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
         counts[t, C_ROOTS] = n_roots
         root_pos[t] = a + root
         duration[t] = l_end[root] - l_start[root]
-        # 5. place every span of the primary tree in its clipped parent, top down
+        # 5. place every span of the primary tree in its clipped parent, top down; 6. the
+        #    walk order of a walkable span's walkable children, by (clipped end desc,
+        #    clipped start, span id), in its own children's segment (children taken
+        #    latest start first: sequential calls then come out nearly sorted)
         l_status[root] = INSIDE
         l_cs[root] = l_start[root]
         l_ce[root] = l_end[root]
@@ -471,7 +494,9 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
         while top > 0:
             top -= 1
             q = stack[top]
-            for c in range(child_off[q], child_off[q + 1]):
+            c0 = child_off[q]
+            n_walk = c0
+            for c in range(child_off[q + 1] - 1, c0 - 1, -1):
                 x = child_idx[c]
                 walkable[x] = False
                 if not walkable[q]:
@@ -498,31 +523,23 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
                         l_cs[x] = max(xs, ps)
                         l_ce[x] = min(xe, pe)
                         walkable[x] = True
+                    if walkable[x]:
+                        walk_idx[n_walk] = x
+                        neg_cend[x] = -l_ce[x]
+                        n_walk += 1
                 stack[top] = x
                 top += 1
-        # 6. walk order: walkable children by (clipped end desc, clipped start, span id)
-        total = 0
-        for p in range(k):
-            walk_off[p] = total
-            if walkable[p]:
-                for c in range(child_off[p], child_off[p + 1]):
-                    x = child_idx[c]
-                    if walkable[x]:
-                        walk_idx[total] = x
-                        neg_cend[x] = -l_ce[x]
-                        total += 1
-        walk_off[k] = total
-        for p in range(k):
-            if walk_off[p + 1] - walk_off[p] > 1:
-                _sort_segment(walk_idx, walk_off[p], walk_off[p + 1], neg_cend, l_cs, l_sid, tmp)
-            cursor[p] = walk_off[p]
+            if n_walk - c0 > 1:
+                _sort_segment(walk_idx, c0, n_walk, neg_cend, l_cs, l_sid, tmp)
+            cursor[q] = c0
+            walk_end[q] = n_walk
         # 7. the walk (see critical_path.py): sections latest first
         sec_off[t] = n_sec
         node = root
         bound = l_ce[root]
         while True:
             i = cursor[node]
-            stop = walk_off[node + 1]
+            stop = walk_end[node]
             while i < stop and l_ce[walk_idx[i]] > bound:
                 i += 1
             if i < stop:
@@ -550,23 +567,6 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
                 break
             node = l_parent[node]
             bound = cs
-        # 8. self time: span minus the union of its children clipped to it
-        for p in range(k):
-            if skip[p]:
-                l_self[p] = 0
-                continue
-            ps = l_start[p]
-            pe = l_end[p]
-            covered = 0
-            reach = ps
-            for c in range(child_off[p], child_off[p + 1]):
-                x = child_idx[c]
-                xs = max(l_start[x], reach)
-                xe = min(l_end[x], pe)
-                if xe > xs:
-                    covered += xe - xs
-                    reach = xe
-            l_self[p] = (pe - ps) - covered
         # 9. out, sequentially (clipped times of unplaced spans: their own times)
         for j in range(k):
             p = a + j
@@ -586,11 +586,11 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
 
 @njit(cache=True)
 def densify(key):
-    """Dense codes (first-appearance order) for uint64 keys, and the first row of each."""
+    """Dense codes (first-appearance order) for uint64 keys, and the first row of each.
+    The table grows with the distinct keys (a handful of services over millions of rows
+    touch kilobytes, not megabytes)."""
     n = key.shape[0]
-    size = 1
-    while size < 2 * n + 2:
-        size *= 2
+    size = 1024
     mask = np.uint64(size - 1)
     slot_code = np.full(size, -1, np.int64)
     first_row = np.empty(n, np.int64)
@@ -607,6 +607,17 @@ def densify(key):
                 first_row[m] = i
                 code[i] = m
                 m += 1
+                if 2 * m > size:  # keep the load under one half
+                    size *= 2
+                    mask = np.uint64(size - 1)
+                    slot_code = np.full(size, -1, np.int64)
+                    for g in range(m):
+                        h2 = key[first_row[g]] * np.uint64(0x9E3779B97F4A7C15)
+                        h2 ^= h2 >> np.uint64(31)
+                        s2 = h2 & mask
+                        while slot_code[s2] != -1:
+                            s2 = (s2 + np.uint64(1)) & mask
+                        slot_code[s2] = g
                 break
             if key[first_row[c]] == key[i]:
                 code[i] = c
@@ -675,28 +686,41 @@ def aggregate_groups(group, critical, self_time, total, count, share, n_groups):
     return g_critical, g_self, g_total, g_count, g_traces, g_on_path, g_share
 
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8).copy()
+_M8_LOW = np.uint64(0x000000FF000000FF)
+_M4_LOW = np.uint64(0x000F000F000F000F)
+_ASCII_ZERO = np.uint64(0x3030303030303030)
+_SIX = np.uint64(0x0606060606060606)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _hex_chars(v32):
+    """8 lowercase hex characters of a 32-bit value as a little-endian uint64 (first
+    character in the lowest byte): the inverse of _hex_word's packing."""
+    x = (v32 >> np.uint64(16)) | ((v32 & np.uint64(0xFFFF)) << np.uint64(32))
+    x = ((x >> np.uint64(8)) & _M8_LOW) | ((x & _M8_LOW) << np.uint64(16))
+    nib = ((x >> np.uint64(4)) & _M4_LOW) | ((x & _M4_LOW) << np.uint64(8))
+    letters = ((nib + _SIX) >> np.uint64(4)) & _ONES  # 1 in the bytes holding 10..15
+    return nib + _ASCII_ZERO + np.uint64(0x27) * letters
+
+
+@njit(cache=True, nogil=True)
 def format_hex(hi, lo, width):
-    """Arrow large_string buffers (offsets, data) of fixed-width lowercase hex ids from
-    (hi, lo) uint64 halves (``hi`` ignored when width is 16): the inverse of parse_hex."""
-    digits = _HEX_DIGITS
+    """Arrow large_string buffers (offsets, data as uint64 words) of fixed-width (16 or 32)
+    lowercase hex ids from (hi, lo) uint64 halves (``hi`` ignored when width is 16): the
+    inverse of parse_hex, 8 characters at a time."""
     n = lo.shape[0]
     offsets = np.empty(n + 1, np.int64)
-    data = np.empty(n * width, np.uint8)
+    per_id = width // 8
+    data = np.empty(n * per_id, np.uint64)
+    mask = np.uint64(0xFFFFFFFF)
     for i in range(n + 1):
         offsets[i] = i * width
     for i in range(n):
-        base = i * width
-        v = lo[i]
-        for j in range(15, -1, -1):
-            data[base + width - 16 + j] = digits[np.int64(v & np.uint64(15))]
-            v >>= np.uint64(4)
-        if width > 16:
-            v = hi[i]
-            for j in range(width - 17, -1, -1):
-                data[base + j] = digits[np.int64(v & np.uint64(15))]
-                v >>= np.uint64(4)
+        base = i * per_id
+        if width == 32:
+            data[base] = _hex_chars(hi[i] >> np.uint64(32))
+            data[base + 1] = _hex_chars(hi[i] & mask)
+            base += 2
+        data[base] = _hex_chars(lo[i] >> np.uint64(32))
+        data[base + 1] = _hex_chars(lo[i] & mask)
     return offsets, data

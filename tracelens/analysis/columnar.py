@@ -215,15 +215,17 @@ def _pieces(chunks: list[_StringChunk], pieces: int) -> list[tuple[_StringChunk,
 
 
 def _hex_ids(series: pl.Series, width: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hi, lo, ok) uint64 halves of fixed-width hex ids; ok is False for nulls/others."""
+    """(hi, lo, ok) uint64 halves of fixed-width hex ids; ok is False for nulls/others;
+    ``hi`` is a 1-element dummy for 16-wide ids."""
     n = series.len()
-    hi = np.zeros(n, np.uint64)
+    hi = np.zeros(n if width > 16 else 1, np.uint64)  # span ids: lo only
     lo = np.zeros(n, np.uint64)
     ok = np.zeros(n, np.bool_)
 
     def parse(chunk: _StringChunk, first: int, stop: int) -> None:
         rows = slice(chunk.row0 + first, chunk.row0 + stop)
-        k.parse_hex(chunk.data, chunk.words, chunk.offsets[first : stop + 1], width, hi[rows], lo[rows], ok[rows])
+        k.parse_hex(chunk.data, chunk.words, chunk.offsets[first : stop + 1], width,
+                    hi[rows] if width > 16 else hi, lo[rows], ok[rows])
 
     run_parallel([lambda piece=piece: parse(*piece) for piece in _pieces(_string_chunks(series), threads)], threads)
     return hi, lo, ok
