@@ -317,32 +317,34 @@ def utf8_ok(buf, start, end):
 
 @njit(cache=True, _nrt=False)
 def put_view(views, row, col, buf, off, ln):
-    """Write an Arrow string view for buf[off:off+ln] (data buffer 0 = the input)."""
-    b = col * 16
-    views[row, b] = ln & 0xFF
-    views[row, b + 1] = (ln >> 8) & 0xFF
-    views[row, b + 2] = (ln >> 16) & 0xFF
-    views[row, b + 3] = (ln >> 24) & 0xFF
+    """Write an Arrow string view for buf[off:off+ln] into views[col, row] (data buffer 0 =
+    the input). View blocks are (columns, rows, 16): each column is one contiguous Arrow
+    views buffer, wrapped without a copy."""
+    views[col, row, 0] = ln & 0xFF
+    views[col, row, 1] = (ln >> 8) & 0xFF
+    views[col, row, 2] = (ln >> 16) & 0xFF
+    views[col, row, 3] = (ln >> 24) & 0xFF
     if ln <= 12:
         for k in range(ln):
-            views[row, b + 4 + k] = buf[off + k]
+            views[col, row, 4 + k] = buf[off + k]
         for k in range(ln, 12):
-            views[row, b + 4 + k] = 0
+            views[col, row, 4 + k] = 0
     else:
         for k in range(4):
-            views[row, b + 4 + k] = buf[off + k]
+            views[col, row, 4 + k] = buf[off + k]
         for k in range(4):
-            views[row, b + 8 + k] = 0  # buffer index 0
-        views[row, b + 12] = off & 0xFF
-        views[row, b + 13] = (off >> 8) & 0xFF
-        views[row, b + 14] = (off >> 16) & 0xFF
-        views[row, b + 15] = (off >> 24) & 0xFF
+            views[col, row, 8 + k] = 0  # buffer index 0
+        views[col, row, 12] = off & 0xFF
+        views[col, row, 13] = (off >> 8) & 0xFF
+        views[col, row, 14] = (off >> 16) & 0xFF
+        views[col, row, 15] = (off >> 24) & 0xFF
 
 
 @njit(cache=True, _nrt=False)
 def clear_views(views, row):
-    for k in range(views.shape[1]):
-        views[row, k] = 0
+    for col in range(views.shape[0]):
+        for k in range(16):
+            views[col, row, k] = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -925,34 +927,34 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
     n_spans = counts[C_SPANS]
     cur_o = np.zeros(C_N, np.int64)
     si_o = np.zeros((n_spans, S_COLS), np.int64)
-    sv_o = np.zeros((n_spans, S_VIEWS * 16), np.uint8)
+    sv_o = np.zeros((S_VIEWS, n_spans, 16), np.uint8)
     s_win_o = np.full((n_spans, n_slots), -1, np.int64)
     s_prio_o = np.empty(max(n_slots, 1), np.int64)
     s_attr_off_o = np.zeros(n_spans + 1, np.int64)
     s_event_off_o = np.zeros(n_spans + 1, np.int64)
     s_link_off_o = np.zeros(n_spans + 1, np.int64)
     sai_o = np.zeros((counts[C_SPAN_ATTRS], A_COLS), np.int64)
-    sav_o = np.zeros((counts[C_SPAN_ATTRS], 32), np.uint8)
+    sav_o = np.zeros((2, counts[C_SPAN_ATTRS], 16), np.uint8)
     n_rs = counts[C_RS]
     rai_o = np.zeros((counts[C_RES_ATTRS], A_COLS), np.int64)
-    rav_o = np.zeros((counts[C_RES_ATTRS], 32), np.uint8)
+    rav_o = np.zeros((2, counts[C_RES_ATTRS], 16), np.uint8)
     r_win_o = np.full((n_rs, n_rslots), -1, np.int64)
     r_prio_o = np.empty(max(n_rslots, 1), np.int64)
     r_attr_off_o = np.zeros(n_rs + 1, np.int64)
     n_ss = counts[C_SS]
-    cv_o = np.zeros((n_ss, 32), np.uint8)
+    cv_o = np.zeros((2, n_ss, 16), np.uint8)
     cai_o = np.zeros((counts[C_SCOPE_ATTRS], A_COLS), np.int64)
-    cav_o = np.zeros((counts[C_SCOPE_ATTRS], 32), np.uint8)
+    cav_o = np.zeros((2, counts[C_SCOPE_ATTRS], 16), np.uint8)
     ei_o = np.zeros((counts[C_EVENTS], 1), np.int64)
-    ev_o = np.zeros((counts[C_EVENTS], 16), np.uint8)
+    ev_o = np.zeros((1, counts[C_EVENTS], 16), np.uint8)
     e_attr_off_o = np.zeros(counts[C_EVENTS] + 1, np.int64)
     eai_o = np.zeros((counts[C_EVENT_ATTRS], A_COLS), np.int64)
-    eav_o = np.zeros((counts[C_EVENT_ATTRS], 32), np.uint8)
+    eav_o = np.zeros((2, counts[C_EVENT_ATTRS], 16), np.uint8)
     li_o = np.zeros((counts[C_LINKS], L_COLS), np.int64)
-    lv_o = np.zeros((counts[C_LINKS], 16), np.uint8)
+    lv_o = np.zeros((1, counts[C_LINKS], 16), np.uint8)
     l_attr_off_o = np.zeros(counts[C_LINKS] + 1, np.int64)
     lai_o = np.zeros((counts[C_LINK_ATTRS], A_COLS), np.int64)
-    lav_o = np.zeros((counts[C_LINK_ATTRS], 32), np.uint8)
+    lav_o = np.zeros((2, counts[C_LINK_ATTRS], 16), np.uint8)
     rj_o = np.zeros((n_spans, R_COLS), np.int64)
     pv_o = np.zeros((counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3), np.int64)
     pv = unmanaged(pv_o)
@@ -1047,7 +1049,7 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
                     status = ERR_WIRE
                     break
                 c_row = cur[C_SS]
-                if c_row >= cv.shape[0]:
+                if c_row >= cv.shape[1]:
                     status = ERR_WIRE
                     break
                 cur[C_SS] += 1

@@ -78,8 +78,8 @@ def _validity(mask: np.ndarray) -> pa.Buffer | None:
 
 
 def _views(views: np.ndarray, col: int, data: pa.Buffer, extra: pa.Buffer | None = None, valid: np.ndarray | None = None) -> pa.Array:
-    """A string_view array from column ``col`` of a (rows, k*16) view block."""
-    block = np.ascontiguousarray(views[:, col * 16 : (col + 1) * 16])
+    """A string_view array from column ``col`` of a (k, rows, 16) view block (no copy)."""
+    block = np.ascontiguousarray(views[col])  # a no-op except for gathered blocks
     buffers = [None if valid is None else _validity(valid), pa.py_buffer(block), data]
     if extra is not None:
         buffers.append(extra)
@@ -94,16 +94,16 @@ def _fixed_strings(chars: np.ndarray, width: int, valid: np.ndarray | None = Non
 
 
 def _set_view(views: np.ndarray, row: int, col: int, text: bytes, extra: bytearray) -> None:
-    """Point a view at ``text``: inline if short, else appended to data buffer 1."""
-    b = col * 16
-    views[row, b : b + 16] = 0
-    views[row, b : b + 4] = np.frombuffer(len(text).to_bytes(4, "little"), np.uint8)
+    """Point views[col, row] at ``text``: inline if short, else appended to data buffer 1."""
+    view = views[col, row]
+    view[:] = 0
+    view[0:4] = np.frombuffer(len(text).to_bytes(4, "little"), np.uint8)
     if len(text) <= 12:
-        views[row, b + 4 : b + 4 + len(text)] = np.frombuffer(text, np.uint8)
+        view[4 : 4 + len(text)] = np.frombuffer(text, np.uint8)
     else:
-        views[row, b + 4 : b + 8] = np.frombuffer(text[:4], np.uint8)
-        views[row, b + 8 : b + 12] = np.frombuffer((1).to_bytes(4, "little"), np.uint8)
-        views[row, b + 12 : b + 16] = np.frombuffer(len(extra).to_bytes(4, "little"), np.uint8)
+        view[4:8] = np.frombuffer(text[:4], np.uint8)
+        view[8:12] = np.frombuffer((1).to_bytes(4, "little"), np.uint8)
+        view[12:16] = np.frombuffer(len(extra).to_bytes(4, "little"), np.uint8)
         extra.extend(text)
 
 
@@ -137,15 +137,15 @@ class _Builder:
         ) = out
 
     def attr_table(self, ai: np.ndarray, av: np.ndarray, offsets: np.ndarray) -> AttrTable:
-        av = av[: len(ai)]
+        av = av[:, : len(ai)]  # (key, value) x rows x 16: each half is contiguous
         extra = self.finish_fallbacks(ai, av)
         return AttrTable(
             offsets=offsets,
             type=ai[:, w.A_TYPE].astype(np.uint8),
             num=np.ascontiguousarray(ai[:, w.A_NUM]),
-            key_views=np.ascontiguousarray(av[:, :16]),
+            key_views=av[0],
             key_buffers=[self.input],
-            str_views=np.ascontiguousarray(av[:, 16:]),
+            str_views=av[1],
             str_buffers=[self.input] if extra is None else [self.input, extra],
         )
 
@@ -199,14 +199,14 @@ class _Builder:
         cur, buf = self.cur, self.buf
         n = int(cur[w.C_SPANS])
         si = self.si[:n]
-        sv = self.sv[:n]
+        sv = self.sv[:, :n]
         n_events = int(cur[w.C_EVENTS])
         n_links = int(cur[w.C_LINKS])
         li = self.li[:n_links]
         parent_chars, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
         link_tid, link_tid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_TID_OFF]), np.ascontiguousarray(li[:, w.L_TID_LEN]))
         link_sid, link_sid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_SID_OFF]), np.ascontiguousarray(li[:, w.L_SID_LEN]))
-        scope_views = self.cv[si[:, w.S_SCOPE]]
+        scope_views = self.cv[:, si[:, w.S_SCOPE]]
         kind = si[:, w.S_KIND]
         status = si[:, w.S_STATUS]
         return SpanColumns(
@@ -228,12 +228,12 @@ class _Builder:
             span_resource=np.ascontiguousarray(si[:, w.S_RESOURCE]),
             event_offsets=self.s_event_off[: n + 1],
             event_time=np.ascontiguousarray(self.ei[:n_events, 0]),
-            event_name=_views(self.ev[:n_events], 0, self.input),
+            event_name=_views(self.ev[:, :n_events], 0, self.input),
             event_attributes=self.attr_table(self.eai[: cur[w.C_EVENT_ATTRS]], self.eav, self.e_attr_off[: n_events + 1]),
             link_offsets=self.s_link_off[: n + 1],
             link_trace_id=pa.Array.from_buffers(_TEXT, n_links, [None, pa.py_buffer(link_tid_off), pa.py_buffer(link_tid)]),
             link_span_id=pa.Array.from_buffers(_TEXT, n_links, [None, pa.py_buffer(link_sid_off), pa.py_buffer(link_sid)]),
-            link_trace_state=_views(self.lv[:n_links], 0, self.input),
+            link_trace_state=_views(self.lv[:, :n_links], 0, self.input),
             link_attributes=self.attr_table(self.lai[: cur[w.C_LINK_ATTRS]], self.lav, self.l_attr_off[: n_links + 1]),
             span_winners=self.s_win[:n],
             resource_winners=self.r_win[: cur[w.C_RS]],
