@@ -41,6 +41,7 @@ from tracelens.ingest._jsonscan import (
     skip_literal,
     skip_value,
     skip_ws,
+    unmanaged,
     word_table,
 )
 
@@ -58,13 +59,30 @@ FIELDS = (
 (K_DATA, K_RESOURCE_SPANS, K_RESOURCE_SPANS2, K_TRACE_ID, K_SPANS, K_PROCESSES, K_SPAN_ID, K_OPERATION,
  K_REFERENCES, K_START, K_DURATION, K_FLAGS, K_TAGS, K_LOGS, K_PROCESS_ID, K_PROCESS, K_PARENT_SPAN_ID,
  K_REF_TYPE, K_KEY, K_TYPE, K_VALUE, K_TIMESTAMP, K_FIELDS, K_SERVICE_NAME) = range(len(FIELDS))
-FIELD_WORDS = word_table(FIELDS)
+FIELD_DATA, FIELD_OFF = word_table(FIELDS)
+
+
+def _lut_slot(word: bytes) -> int:
+    return ((len(word) & 15) << 10) | ((word[0] & 31) << 5) | (word[-1] & 31)
+
+
+def _field_lut() -> np.ndarray:
+    """(length, first byte, last byte) -> field index: one probe per key instead of a scan."""
+    lut = np.full(1 << 14, -1, np.int64)
+    for i, name in enumerate(FIELDS):
+        slot = _lut_slot(name.encode())
+        assert lut[slot] < 0, f"field lookup collision: {name}"
+        lut[slot] = i
+    return lut
+
+
+FIELD_LUT = _field_lut()
 
 #: tag types, lowercased (jaeger.tag_value: str(type).lower(); anything else is a string)
 TAG_TYPES = ("bool", "int64", "float64", "binary")
-TAG_TYPE_WORDS = word_table(TAG_TYPES)
+TYPE_DATA, TYPE_OFF = word_table(TAG_TYPES)
 CHILD_OF_DATA, CHILD_OF_OFF = word_table(("child_of",))
-TRUE_FALSE = word_table(("false", "true"))
+TF_DATA, TF_OFF = word_table(("false", "true"))
 
 NULL = np.frombuffer(b"null", np.uint8)
 TRUE = np.frombuffer(b"true", np.uint8)
@@ -114,8 +132,18 @@ def source(buf, dec, consts, w):
     return consts
 
 
-@njit(cache=True)
-def parse_key(buf, pos, n, dec, cur, fields, fields_off):
+@njit(cache=True, inline="always")
+def same_bytes(a, a_off, a_len, b, b_off, b_len):
+    if a_len != b_len:
+        return False
+    for k in range(a_len):
+        if a[a_off + k] != b[b_off + k]:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def parse_key(buf, pos, n, dec, cur):
     """Object key at pos (after '{' or ',' and whitespace) -> (position after ':' and
     whitespace, field index or -1)."""
     if pos >= n or buf[pos] != 34:
@@ -124,7 +152,11 @@ def parse_key(buf, pos, n, dec, cur, fields, fields_off):
     if end < 0:
         return BAIL, -1
     src = buf if w == W_INPUT else dec
-    k = match_exact(src, off, ln, fields, fields_off)
+    k = -1
+    if ln > 0:
+        k = FIELD_LUT[((ln & 15) << 10) | ((src[off] & 31) << 5) | (src[off + ln - 1] & 31)]
+        if k >= 0 and not same_bytes(src, off, ln, FIELD_DATA, FIELD_OFF[k], FIELD_OFF[k + 1] - FIELD_OFF[k]):
+            k = -1
     if w == W_DECODED:
         cur[C_DECODED] = off  # keys are not kept
     end = skip_ws(buf, end, n)
@@ -133,7 +165,7 @@ def parse_key(buf, pos, n, dec, cur, fields, fields_off):
     return skip_ws(buf, end + 1, n), k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def next_member(buf, pos, n, closer):
     """After a member/element: (position of the next one, more?) or BAIL."""
     pos = skip_ws(buf, pos, n)
@@ -147,7 +179,7 @@ def next_member(buf, pos, n, closer):
     return BAIL, False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def open_container(buf, pos, n, opener, closer):
     """At an opener: (position of the first member, non-empty?) or BAIL."""
     if pos >= n or buf[pos] != opener:
@@ -211,9 +243,8 @@ def parse_int_value(buf, pos, n, dec, cur):
 
 
 @njit(cache=True)
-def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words):
+def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off):
     """A tags/fields value (null or a list of tag objects) -> end; rows appended to A."""
-    fields, fields_off, types, types_off, tf, tf_off = words
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
     pos, more = open_container(buf, pos, n, 91, 93)
@@ -242,7 +273,7 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words):
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            pos, k = parse_key(buf, pos, n, dec, cur)
             if pos < 0 or pos >= n:
                 return BAIL
             if k == K_KEY or k == K_TYPE or k == K_VALUE:
@@ -268,7 +299,7 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words):
                     pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
                     if pos < 0:
                         return BAIL
-                    t = match_lower(source(buf, dec, consts, w), off, ln, types, types_off)
+                    t = match_lower(source(buf, dec, consts, w), off, ln, TYPE_DATA, TYPE_OFF)
                     if t == -2:
                         return BAIL
                     type_code = t
@@ -320,7 +351,7 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words):
             elif vkind == V_FALSE:
                 A[row, A_NUM] = 0
             elif vkind == V_STRING:
-                t = match_exact(source(buf, dec, consts, v_w), v_off, v_len, tf, tf_off)
+                t = match_exact(source(buf, dec, consts, v_w), v_off, v_len, TF_DATA, TF_OFF)
                 if t < 0:
                     return BAIL
                 A[row, A_NUM] = t
@@ -399,8 +430,7 @@ def has_duplicate_keys(A, lo, hi):
 
 
 @njit(cache=True)
-def parse_refs(buf, pos, n, dec, consts, cur, R, span, words, child_of, child_of_off):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
     pos, more = open_container(buf, pos, n, 91, 93)
@@ -423,7 +453,7 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, words, child_of, child_of
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            pos, k = parse_key(buf, pos, n, dec, cur)
             if pos < 0 or pos >= n:
                 return BAIL
             if k == K_REF_TYPE or k == K_TRACE_ID or k == K_SPAN_ID:
@@ -468,8 +498,7 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, words, child_of, child_of
 
 
 @njit(cache=True)
-def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, words):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off):
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
     pos, more = open_container(buf, pos, n, 91, 93)
@@ -488,7 +517,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, wor
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+            pos, k = parse_key(buf, pos, n, dec, cur)
             if pos < 0 or pos >= n:
                 return BAIL
             if k == K_TIMESTAMP:
@@ -502,7 +531,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, wor
                     return BAIL
                 seen |= 2
                 first = cur[C_TAGS]
-                pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+                pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
                 Lg[row, L_TAG_FIRST] = first
                 Lg[row, L_TAG_END] = cur[C_TAGS]
             else:
@@ -519,8 +548,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, wor
 
 
 @njit(cache=True)
-def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_keys_off, words):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_keys_off):
     row = cur[C_SPANS]
     cur[C_SPANS] += 1
     for c in range(S_COLS):
@@ -542,7 +570,7 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        pos, k = parse_key(buf, pos, n, dec, cur)
         if pos < 0 or pos >= n:
             return BAIL
         if k >= 0:
@@ -592,17 +620,17 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_
                 S[row, S_HAS_FLAGS] = 1
         elif k == K_TAGS:
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
             S[row, S_TAG_FIRST] = first
             S[row, S_TAG_END] = cur[C_TAGS]
         elif k == K_LOGS:
             first = cur[C_LOGS]
-            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off, words)
+            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off)
             S[row, S_LOG_FIRST] = first
             S[row, S_LOG_END] = cur[C_LOGS]
         elif k == K_REFERENCES:
             first = cur[C_REFS]
-            pos = parse_refs(buf, pos, n, dec, consts, cur, R, row, words, CHILD_OF_DATA, CHILD_OF_OFF)
+            pos = parse_refs(buf, pos, n, dec, consts, cur, R, row, CHILD_OF_DATA, CHILD_OF_OFF)
             S[row, S_REF_FIRST] = first
             S[row, S_REF_END] = cur[C_REFS]
         elif k == K_PROCESS_ID:
@@ -631,8 +659,7 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_
 
 
 @njit(cache=True)
-def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, words):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off):
     row = cur[C_PROCS] - 1
     P[row, P_NAME_W] = W_INPUT
     P[row, P_NAME_OFF] = 0
@@ -645,7 +672,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, w
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        pos, k = parse_key(buf, pos, n, dec, cur)
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_SERVICE_NAME:
@@ -667,7 +694,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, w
                 return BAIL
             seen |= 2
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off, words)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
             P[row, P_TAG_FIRST] = first
             P[row, P_TAG_END] = cur[C_TAGS]
         else:
@@ -697,8 +724,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, w
 
 
 @njit(cache=True)
-def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off):
     t = cur[C_TRACES]
     cur[C_TRACES] += 1
     T[t, TR_TID_STATE] = 2  # absent: span.get("traceID", None) -> b""
@@ -713,7 +739,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        pos, k = parse_key(buf, pos, n, dec, cur)
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_TRACE_ID or k == K_SPANS or k == K_PROCESSES:
@@ -737,7 +763,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, t, tag_keys, tag_keys_off, words)
+                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, t, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)
@@ -773,7 +799,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
                     pos = skip_ws(buf, pos + 1, n)
                     if pos >= n or buf[pos] != 123:
                         return BAIL  # a null process is {}: not modelled
-                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off, words)
+                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 125)
@@ -802,7 +828,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
 
 
 @njit(cache=True, nogil=True)
-def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off, fields, fields_off, types, types_off, tf, tf_off):
+def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off):
     """The whole document -> (status, cursors, tables..., decoded buffer); status BAIL
     means: use the reference decoder."""
     n = len(buf)
@@ -814,21 +840,21 @@ def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off, fields, fields_of
     P = np.empty((capacity, P_COLS), np.int64)
     A = np.empty((2 * capacity, A_COLS), np.int64)
     dec = np.empty(n, np.uint8)
-    words = (fields, fields_off, types, types_off, tf, tf_off)
-    status = parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words)
+    u = unmanaged
+    status = parse_document(u(buf), n, u(dec), u(consts), u(cur), u(T), u(S), u(R), u(Lg), u(P), u(A),
+                            u(tag_keys), u(tag_keys_off))
     return status, cur, T, S, R, Lg, P, A, dec
 
 
 @njit(cache=True)
-def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words):
-    fields, fields_off, _t, _to, _tf, _tfo = words
+def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off):
     pos = skip_ws(buf, 0, n)
     pos, inner = open_container(buf, pos, n, 123, 125)
     if pos < 0:
         return BAIL
     has_data = False
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur, fields, fields_off)
+        pos, k = parse_key(buf, pos, n, dec, cur)
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_RESOURCE_SPANS or k == K_RESOURCE_SPANS2:
@@ -846,7 +872,7 @@ def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_ke
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off, words)
+                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)
@@ -878,16 +904,6 @@ REASON_OK, REASON_TRACE_LENGTH, REASON_TRACE_ZERO, REASON_SPAN_LENGTH, REASON_SP
 KIND_WORDS = word_table(("unspecified", "internal", "server", "client", "producer", "consumer"))
 STATUS_WORDS = word_table(("unset", "ok", "error"))
 TRUE_WORDS = word_table(("true",))
-
-
-@njit(cache=True)
-def same_bytes(a, a_off, a_len, b, b_off, b_len):
-    if a_len != b_len:
-        return False
-    for k in range(a_len):
-        if a[a_off + k] != b[b_off + k]:
-            return False
-    return True
 
 
 @njit(cache=True, nogil=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 BAIL = -1
 MAX_SKIP_DEPTH = 200  # deeper skipped values go to the reference (json's own limit is ~1000)
@@ -38,6 +40,26 @@ NUM_FLOAT = 2
 NUM_INT_BIG = 3  # integer literal outside int64
 
 _INT64_MAX_DIV10 = 922337203685477580
+
+
+# Why: every call between (non-inlined) numba functions increfs and decrefs each array
+# argument with atomic operations; a copy of the array struct with a NULL meminfo is not
+# refcounted. The owning arrays stay alive in the entry function's frame. (As in _wire.py.)
+@intrinsic
+def unmanaged(typingctx, arr):
+    def codegen(context, builder, signature, args):
+        src = context.make_array(signature.args[0])(context, builder, value=args[0])
+        dst = context.make_array(signature.return_type)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = src.shape
+        dst.strides = src.strides
+        return dst._getvalue()
+
+    return arr(arr), codegen
 
 
 @njit(cache=True, inline="always")
@@ -130,15 +152,29 @@ def put_utf8(out, j, cp):
     return j + 4
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def parse_string(buf, pos, n, dec, cur, dec_at):
     """String starting at buf[pos] == '"' -> (end position or BAIL, w, offset, length, escaped).
 
     Unescaped strings point into the input; escaped ones are decoded into ``dec`` from
     ``cur[dec_at]`` on. Lone surrogates (which Python keeps in a str but cannot encode)
-    and anything malformed bail.
+    and anything malformed bail. Inlined: the common case (plain ASCII) is a tight loop;
+    the rest is out of line.
     """
     i = pos + 1
+    while i < n:
+        c = buf[i]
+        if c == 34:  # '"'
+            return i + 1, W_INPUT, pos + 1, i - pos - 1, False
+        if c == 92 or c < 32 or c >= 128:
+            break
+        i += 1
+    return parse_string_rest(buf, pos, n, dec, cur, dec_at, i)
+
+
+@njit(cache=True)
+def parse_string_rest(buf, pos, n, dec, cur, dec_at, i):
+    """parse_string from buf[i], the first byte that is not plain ASCII."""
     high = False
     while i < n:
         c = buf[i]
@@ -348,7 +384,7 @@ def exact_float(buf, pos, end):
     return True, -value if neg else value
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def skip_literal(buf, pos, n, word):
     m = len(word)
     if pos + m > n:

@@ -91,7 +91,7 @@ def decode_jaeger_columnar(data: bytes) -> DecodeResult | None:
     buf = np.frombuffer(data, np.uint8)
     capacity = data.count(b"{") + 1  # every trace, span, tag, log, reference, process is an object
     status, cur, T, S, R, Lg, P, A, dec = j.scan_jaeger(
-        buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets, *j.FIELD_WORDS, *j.TAG_TYPE_WORDS, *j.TRUE_FALSE
+        buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets
     )
     if status < 0:
         return None
