@@ -243,13 +243,22 @@ def promoted_columns(table: AttrTable, winners: np.ndarray, promoted: tuple[s.Pr
     """One Arrow array per promoted attribute; ``winners[:, j]`` is column j's attribute row."""
     winners = np.ascontiguousarray(winners, np.int64)
     views, valid, rare = promote_views(table.type, np.ascontiguousarray(table.str_views), winners)
+    # the common case (string winners only, no default to fill in) costs one from_buffers
+    # per column: bitmaps for all columns in one packbits, the rare rows' check in one any()
+    any_rare = rare.any(axis=1)
+    all_valid = valid.all(axis=1)
+    bitmaps = np.packbits(valid, axis=1, bitorder="little")
+    n = winners.shape[0]
     out = []
     for j, p in enumerate(promoted):
         if p.dtype == pl.Int64:
             out.append(promoted_ints(table, winners[:, j]))
-        else:
+        elif p.column == s.SERVICE_NAME or any_rare[j]:
             default = _UNKNOWN_SERVICE if p.column == s.SERVICE_NAME else None
             out.append(promoted_strings(table, winners[:, j], views[j], valid[j], rare[j], default))
+        else:
+            bitmap = None if all_valid[j] else pa.py_buffer(bitmaps[j])
+            out.append(pa.Array.from_buffers(_VIEW, n, [bitmap, pa.py_buffer(views[j]), *table.str_buffers]))
     return out
 
 
