@@ -83,3 +83,27 @@ def test_hex_formatter_is_the_inverse_of_the_parser():
     assert _hex_strings(hi, lo, 32).to_list() == [f"{int(h):016x}{int(v):016x}" for h, v in zip(hi, lo, strict=True)]
     back_hi, back_lo, ok = _hex_ids(_hex_strings(hi, lo, 32), 32)
     assert ok.all() and np.array_equal(back_hi, hi) and np.array_equal(back_lo, lo)
+
+
+def test_row_arrays_do_not_depend_on_threads():
+    frame = random_traces(500, 21)
+    one = analyze(frame, threads=1).row_arrays()
+    many = analyze(frame, threads=3).row_arrays()
+    for a, b in zip(one, many, strict=True):
+        assert np.array_equal(a, b)
+    parent, trace, critical, duplicate = one
+    assert (critical[duplicate] == 0).all() and (parent[duplicate] == -1).all()
+
+
+def test_service_graph_is_the_same_on_several_threads(monkeypatch):
+    from tracelens.analysis import columnar
+    from tracelens.analysis.service_graph import service_graph
+    from tracelens.demo.topology import synthetic_topology
+
+    spans = synthetic_topology(300, seed=4)
+    one = service_graph(spans)
+    monkeypatch.setattr(columnar, "PARALLEL_MIN_SPANS", 0)
+    monkeypatch.setattr(columnar, "default_threads", lambda n: 2)
+    many = service_graph(spans)
+    assert one.edges.equals(many.edges) and one.nodes.equals(many.nodes) and one.calls.equals(many.calls)
+    assert one.accuracy == many.accuracy

@@ -724,3 +724,19 @@ def format_hex(hi, lo, width):
         data[base] = _hex_chars(lo[i] >> np.uint64(32))
         data[base + 1] = _hex_chars(lo[i] & mask)
     return offsets, data
+
+
+@njit(cache=True, nogil=True)
+def rows_of_positions(t0, t1, order, offsets, parent, status, critical, parent_row, trace_row, critical_row, duplicate_row):
+    """Per-row views of traces t0..t1-1 of an analysis (positions -> rows): parent row
+    (-1: none), trace index, critical-path ns (0 for duplicates), duplicate flag. Disjoint
+    trace ranges write disjoint rows: they can run on several threads."""
+    for t in range(t0, t1):
+        for p in range(offsets[t], offsets[t + 1]):
+            r = order[p]
+            q = parent[p]
+            parent_row[r] = order[q] if q >= 0 else -1
+            trace_row[r] = t
+            duplicate = status[p] == DUPLICATE
+            duplicate_row[r] = duplicate
+            critical_row[r] = 0 if duplicate else critical[p]

@@ -94,6 +94,23 @@ class Analysis:
             s.NAME: self.column_at(s.NAME, section_rows),
         })
 
+    def row_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per input row: parent row (-1 for roots, orphans, cut loops, duplicates), trace
+        index, critical-path ns (0 for duplicates), duplicate flag -- one pass, on the
+        analysis' threads over trace ranges."""
+        n = self.order.shape[0]
+        parent_row = np.empty(n, np.int64)
+        trace_row = np.empty(n, np.int64)
+        critical_row = np.empty(n, np.int64)
+        duplicate_row = np.empty(n, np.bool_)
+
+        def run(t0: int, t1: int) -> None:
+            k.rows_of_positions(t0, t1, self.order, self.offsets, self.parent, self.status, self.critical_ns,
+                                parent_row, trace_row, critical_row, duplicate_row)
+
+        run_parallel([lambda r=r: run(*r) for r in _trace_ranges(self.offsets, self.threads)], self.threads)
+        return parent_row, trace_row, critical_row, duplicate_row
+
     def codes(self, column: str) -> tuple[np.ndarray, pl.Series]:
         """Exact dense codes per row of a column (first-appearance order) and the distinct
         values (value c = code c); computed once per column."""
@@ -301,6 +318,14 @@ def default_threads(n_spans: int) -> int:
     return max(1, min(int(numba.config.NUMBA_NUM_THREADS), os.cpu_count() or 1))
 
 
+def _trace_ranges(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """``parts`` ranges of trace indexes with about equal span counts (fewer if there are
+    fewer traces; one empty range for no traces)."""
+    n = int(offsets[-1])
+    cuts = np.unique(np.searchsorted(offsets, [n * i // max(parts, 1) for i in range(parts)] + [n], side="left"))
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a] or [(0, 0)]
+
+
 def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threads: int) -> tuple:
     """k.analyze_traces over trace ranges of about equal span counts, one per thread;
     each range writes its own positions and its sections at 2 * its first position, then
@@ -309,8 +334,7 @@ def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threa
     out = k.allocate_outputs(n, n_traces)
     (status, parent, self_time, critical, cstart, cend, root_pos, duration, counts,
      sec_pos, sec_start, sec_end, sec_off) = out
-    cuts = np.unique(np.searchsorted(offsets, [n * i // max(threads, 1) for i in range(threads)] + [n], side="left"))
-    ranges = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a] or [(0, 0)]
+    ranges = _trace_ranges(offsets, threads)
 
     def run(t0: int, t1: int) -> int:
         return int(k.analyze_range(t0, t1, 2 * int(offsets[t0]), order, offsets, *arrays, *out[:6],
@@ -320,14 +344,17 @@ def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threa
     if len(ranges) == 1:
         n_sec = ends[0]
         sec_pos, sec_start, sec_end = sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec]
-    else:  # pack the ranges' sections and shift their offsets
-        spans = [(2 * int(offsets[t0]), end) for (t0, _), end in zip(ranges, ends, strict=True)]
+    else:  # pack the ranges' sections in place (each moves down) and shift their offsets
         packed = 0
-        for (t0, t1), (base, end) in zip(ranges, spans, strict=True):
-            sec_off[t0:t1] += packed - base
+        for (t0, t1), end in zip(ranges, ends, strict=True):
+            base = 2 * int(offsets[t0])
+            if base != packed:
+                for a in (sec_pos, sec_start, sec_end):
+                    a[packed : packed + end - base] = a[base:end]
+                sec_off[t0:t1] += packed - base
             packed += end - base
         n_sec = packed
-        sec_pos, sec_start, sec_end = (np.concatenate([a[base:end] for base, end in spans]) for a in (sec_pos, sec_start, sec_end))
+        sec_pos, sec_start, sec_end = sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec]
     sec_off[n_traces] = n_sec
     return (status, parent, self_time, critical, root_pos, duration, counts,
             sec_pos, sec_start, sec_end, sec_off, cstart, cend)

@@ -89,9 +89,7 @@ def critical_time_by_owner(
 @numba.njit(cache=True)
 def _factorize(values):  # type: ignore[no-untyped-def]
     n = values.shape[0]
-    capacity = 16
-    while capacity < 2 * n:
-        capacity *= 2
+    capacity = 1024  # grows with the distinct values, not the rows (a handful of peers)
     mask = np.uint64(capacity - 1)
     slots = np.full(capacity, -1, dtype=np.int64)
     first = np.empty(n, dtype=np.int64)
@@ -108,6 +106,17 @@ def _factorize(values):  # type: ignore[no-untyped-def]
                 first[count] = i
                 codes[i] = count
                 count += 1
+                if 2 * count > capacity:  # keep the load under one half
+                    capacity *= 2
+                    mask = np.uint64(capacity - 1)
+                    slots = np.full(capacity, -1, dtype=np.int64)
+                    for j in range(count):
+                        y = values[first[j]]
+                        h2 = (y ^ (y >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
+                        h2 = (h2 ^ (h2 >> np.uint64(29))) & mask
+                        while slots[h2] >= 0:
+                            h2 = (h2 + np.uint64(1)) & mask
+                        slots[h2] = j
                 break
             if values[first[g]] == x:
                 codes[i] = g

@@ -266,52 +266,42 @@ class _Spans:
     duplicates: int
 
 
-def _codes(column: pl.Series) -> tuple[npt.NDArray[np.int32], pl.Series]:
-    """Dense codes (0..k-1, in sorted order of the values) and the sorted distinct values
-    (hash-based: a handful of service names over millions of rows)."""
-    filled = column.fill_null(s.UNKNOWN_SERVICE)
+def _service_codes(codes: npt.NDArray[np.int64], values: pl.Series) -> tuple[npt.NDArray[np.int32], pl.Series]:
+    """Service codes in sorted order of the names from first-appearance codes and their
+    distinct values (nulls named ``unknown_service``): a remap of the few distinct
+    values, not a pass over the strings of every row."""
+    filled = values.fill_null(s.UNKNOWN_SERVICE)
     names = filled.unique().sort()
-    codes = filled.cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int32).to_numpy()
-    return codes, names
+    rank = {name: code for code, name in enumerate(names.to_list())}
+    remap = np.array([rank[name] for name in filled.to_list()], dtype=np.int32)
+    return (remap[codes] if codes.size else np.zeros(0, np.int32)), names
 
 
 def _span_arrays(frame: pl.DataFrame) -> _Spans:
     """One pass of the bulk trace kernels (tracelens.analysis.columnar) gives, per span,
     its parent (ids parsed from the Arrow buffers, duplicates dropped, loops cut, exactly
     as the critical path sees the tree) and its critical-path time; both are mapped back
-    from the kernels' trace-grouped positions to rows."""
-    from tracelens.analysis._kernels import C_DUPLICATES, C_ORPHANS, DUPLICATE
+    from the kernels' trace-grouped positions to rows in one compiled pass."""
+    from tracelens.analysis._kernels import C_DUPLICATES, C_ORPHANS
     from tracelens.analysis.columnar import analyze
 
     analysis = analyze(frame)
-    order = analysis.order
-    n = frame.height
-    parent = np.full(n, -1, dtype=np.int64)
-    found = analysis.parent >= 0
-    parent[order[found]] = order[analysis.parent[found]]
-    trace = np.empty(n, dtype=np.int64)
-    trace[order] = np.repeat(np.arange(analysis.n_traces, dtype=np.int64), np.diff(analysis.offsets))
-    critical = np.empty(n, dtype=np.int64)
-    critical[order] = analysis.critical_ns
-    duplicate = np.zeros(n, dtype=np.bool_)
-    duplicate[order[analysis.status == DUPLICATE]] = True
+    parent, trace, critical, duplicate = analysis.row_arrays()
     kind = frame[s.KIND].to_physical().cast(pl.Int8).to_numpy().copy()
     kind[duplicate] = -1
-    critical[duplicate] = 0
-    service, names = _codes(frame[s.SERVICE_NAME])
-    start = frame[s.START].dt.epoch("ns").to_numpy()
-    end = frame[s.END].dt.epoch("ns").to_numpy()
+    service, names = _service_codes(*analysis.codes(s.SERVICE_NAME))
+    start = analysis.start_ns
     return _Spans(
         frame=frame,
         parent=parent,
         has_parent_id=frame[s.PARENT_SPAN_ID].is_not_null().to_numpy(),
         trace=trace,
-        trace_first_row=order[analysis.offsets[:-1]],
+        trace_first_row=analysis.order[analysis.offsets[:-1]],
         kind=kind,
         service=service,
         service_names=names,
         start=start,
-        duration=end - start,
+        duration=analysis.end_ns - start,
         error=(frame[s.STATUS_CODE].to_physical().cast(pl.Int8) == _ERROR_CODE).to_numpy(),
         critical=critical,
         orphans=int(analysis.counts[:, C_ORPHANS].sum()),
@@ -334,7 +324,7 @@ def _linked_producers(frame: pl.DataFrame) -> pl.DataFrame:
         )
     )
     producers = rows.filter(pl.col(s.KIND) == "producer").select(s.TRACE_ID, s.SPAN_ID, pl.col("row").alias("producer"))
-    return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner").select("consumer", "producer").unique(maintain_order=True).collect()
+    return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner", maintain_order="left").select("consumer", "producer").unique(maintain_order=True).collect()
 
 
 class _NodeNames:
