@@ -151,3 +151,35 @@ def test_a_first_lookup_in_files_holding_many_rows_uses_the_index(tmp_path, monk
     monkeypatch.setattr(lookup, "PLAIN_LOOKUP_MAX_ROWS", 40)
     assert small.scan(FileFilter(trace_id=trace_id_for("t3"))).collect().height == 4
     assert small._row_groups._files == {}  # a plain scan
+
+
+def test_concurrent_lookups_with_evictions_stay_exact(tmp_path):
+    import threading
+
+    table = SpanTable(tmp_path / "table", row_group_rows=4)
+    labels = [f"t{i}" for i in range(16)]
+    for n in range(4):  # four files, interleaved spans (hash indexes) in two of them
+        frame = spans_of(labels[n * 4 : n * 4 + 4], 6)
+        if n % 2:
+            frame = frame.with_row_index("_i").sort(pl.col("_i") % 6, pl.col("_i")).drop("_i")
+        table.write(frame, wal_seq=n + 1, sort=False)
+    everything = table.scan().collect()
+    expected = {label: everything.filter(pl.col(s.TRACE_ID) == trace_id_for(label)).sort(s.SPAN_ID) for label in labels}
+    table.scan(FileFilter(trace_id=trace_id_for("t0"))).collect()  # past the plain first lookup
+    table._row_groups._max_index_bytes = 1  # one file at a time: constant eviction
+    failures: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for label in labels[offset:] + labels[:offset]:
+                got = table.scan(FileFilter(trace_id=trace_id_for(label))).collect().sort(s.SPAN_ID)
+                assert_frame_equal(got, expected[label])
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i * 3,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures[0]
