@@ -173,6 +173,8 @@ FAST_CASES: dict[str, Any] = {
     "null lists": doc(span(tags=None, logs=None, references=None), processes=None),
     "trace without spans": {"data": [{"traceID": "1", "spans": None}, {"traceID": "2"}]},
     "empty operation name and null": doc(span("1", operationName=""), span("2", operationName=None)),
+    "skipped values nested 60 deep": doc(span(extra=json.loads("[" * 30 + '{"a": ' * 30 + "1" + "}" * 30 + "]" * 30))),
+    "500 tags": doc(span(tags=[tag(f"k{i}", i, "int64") for i in range(500)])),
 }
 
 
@@ -215,6 +217,8 @@ FALLBACK_CASES: dict[str, bytes] = {
     "UTF-8 BOM": b"\xef\xbb\xbf" + json.dumps(doc(span())).encode(),
     "lone surrogate": b'{"data": [{"spans": [{"spanID": "1", "operationName": "\\ud800"}]}]}',
     "big int": json.dumps(doc(span(tags=[tag("n", 2**70, "int64")]))).encode(),
+    "skipped value nested deeper than the kernel's stack": json.dumps(doc(span(extra=json.loads("[" * 70 + "]" * 70)))).encode(),
+    "more tags than the pairwise duplicate check": json.dumps(doc(span(tags=[tag(f"k{i}", "v") for i in range(600)]))).encode(),
 }
 ERROR_CASES: dict[str, bytes] = {
     "not JSON": b"{oops",

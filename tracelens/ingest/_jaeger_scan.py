@@ -114,6 +114,9 @@ P_COLS = 10
  A_RARE) = range(11)
 A_COLS = 11
 RARE_FLOAT, RARE_BINARY = 1, 2
+RARE_FLOAT_BITS = 3  # a double the kernel parsed into F[row]: its bits go to A_NUM after the scan
+
+MAX_TAGS_PAIRWISE = 512  # tags of one owner checked pairwise for duplicate keys
 
 # cursors
 C_TRACES, C_SPANS, C_REFS, C_LOGS, C_PROCS, C_TAGS, C_DECODED = range(7)
@@ -123,7 +126,7 @@ C_N = 7
 V_ABSENT, V_STRING, V_INT, V_INT_BIG, V_FLOAT, V_TRUE, V_FALSE, V_NULL, V_OTHER = range(9)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def source(buf, dec, consts, w):
     if w == W_INPUT:
         return buf
@@ -132,7 +135,7 @@ def source(buf, dec, consts, w):
     return consts
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def same_bytes(a, a_off, a_len, b, b_off, b_len):
     if a_len != b_len:
         return False
@@ -142,7 +145,7 @@ def same_bytes(a, a_off, a_len, b, b_off, b_len):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def parse_key(buf, pos, n, dec, cur):
     """Object key at pos (after '{' or ',' and whitespace) -> (position after ':' and
     whitespace, field index or -1)."""
@@ -165,7 +168,7 @@ def parse_key(buf, pos, n, dec, cur):
     return skip_ws(buf, end + 1, n), k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def next_member(buf, pos, n, closer):
     """After a member/element: (position of the next one, more?) or BAIL."""
     pos = skip_ws(buf, pos, n)
@@ -179,7 +182,7 @@ def next_member(buf, pos, n, closer):
     return BAIL, False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def open_container(buf, pos, n, opener, closer):
     """At an opener: (position of the first member, non-empty?) or BAIL."""
     if pos >= n or buf[pos] != opener:
@@ -192,7 +195,7 @@ def open_container(buf, pos, n, opener, closer):
     return pos, True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_id(buf, pos, n, dec, cur, width):
     """An id value at pos -> (end, state, hi, lo). state 1: valid (hex, 1..width digits,
     left-padded), 2: anything else the reference turns into b"" (not a string, empty, too
@@ -228,7 +231,7 @@ def parse_id(buf, pos, n, dec, cur, width):
     return end, 1, np.int64(hi), np.int64(lo)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_int_value(buf, pos, n, dec, cur):
     """as_int for the fast path: an integer literal or null (0) -> (end, value); else BAIL."""
     c = buf[pos]
@@ -242,8 +245,8 @@ def parse_int_value(buf, pos, n, dec, cur):
     return BAIL, 0
 
 
-@njit(cache=True)
-def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off):
     """A tags/fields value (null or a list of tag objects) -> end; rows appended to A."""
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
@@ -366,14 +369,16 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off):
         elif type_code == 2:  # float64
             A[row, A_TYPE] = T_DOUBLE
             if vkind == V_INT and -9007199254740992 <= v_int <= 9007199254740992:
-                A[row, A_NUM] = np.array([np.float64(v_int)]).view(np.int64)[0]
+                F[row] = np.float64(v_int)
+                A[row, A_RARE] = RARE_FLOAT_BITS
             elif vkind == V_INT or vkind == V_INT_BIG or vkind == V_FLOAT:
                 ok = False
                 value = 0.0
                 if vkind == V_FLOAT:
                     ok, value = exact_float(buf, v_start, v_end)
                 if ok:
-                    A[row, A_NUM] = np.array([value]).view(np.int64)[0]
+                    F[row] = value
+                    A[row, A_RARE] = RARE_FLOAT_BITS
                 else:
                     A[row, A_RARE] = RARE_FLOAT
                     A[row, A_STR_W] = W_INPUT
@@ -410,26 +415,20 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def has_duplicate_keys(A, lo, hi):
     """Do rows lo:hi share a key hash? (dicts keep the first position, json the last value)."""
     m = hi - lo
-    if m < 2:
-        return False
-    if m <= 24:
-        for i in range(lo, hi):
-            for j in range(i + 1, hi):
-                if A[i, A_KEY_HASH] == A[j, A_KEY_HASH]:
-                    return True
-        return False
-    hashes = np.sort(A[lo:hi, A_KEY_HASH])
-    for i in range(1, m):
-        if hashes[i] == hashes[i - 1]:
-            return True
+    if m > MAX_TAGS_PAIRWISE:
+        return True  # treated as a duplicate: the reference decodes such a span
+    for i in range(lo, hi):
+        for j in range(i + 1, hi):
+            if A[i, A_KEY_HASH] == A[j, A_KEY_HASH]:
+                return True
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
@@ -497,8 +496,8 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
     return pos
 
 
-@njit(cache=True)
-def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off):
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
     pos, more = open_container(buf, pos, n, 91, 93)
@@ -531,7 +530,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off):
                     return BAIL
                 seen |= 2
                 first = cur[C_TAGS]
-                pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
+                pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
                 Lg[row, L_TAG_FIRST] = first
                 Lg[row, L_TAG_END] = cur[C_TAGS]
             else:
@@ -547,8 +546,8 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off):
     return pos
 
 
-@njit(cache=True)
-def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, tag_keys_off):
     row = cur[C_SPANS]
     cur[C_SPANS] += 1
     for c in range(S_COLS):
@@ -620,12 +619,12 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_
                 S[row, S_HAS_FLAGS] = 1
         elif k == K_TAGS:
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
             S[row, S_TAG_FIRST] = first
             S[row, S_TAG_END] = cur[C_TAGS]
         elif k == K_LOGS:
             first = cur[C_LOGS]
-            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, tag_keys, tag_keys_off)
+            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off)
             S[row, S_LOG_FIRST] = first
             S[row, S_LOG_END] = cur[C_LOGS]
         elif k == K_REFERENCES:
@@ -658,8 +657,8 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, trace, tag_keys, tag_
     return pos
 
 
-@njit(cache=True)
-def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off):
     row = cur[C_PROCS] - 1
     P[row, P_NAME_W] = W_INPUT
     P[row, P_NAME_OFF] = 0
@@ -694,7 +693,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off):
                 return BAIL
             seen |= 2
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, tag_keys, tag_keys_off)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
             P[row, P_TAG_FIRST] = first
             P[row, P_TAG_END] = cur[C_TAGS]
         else:
@@ -723,8 +722,8 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off):
     return pos
 
 
-@njit(cache=True)
-def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off):
     t = cur[C_TRACES]
     cur[C_TRACES] += 1
     T[t, TR_TID_STATE] = 2  # absent: span.get("traceID", None) -> b""
@@ -763,7 +762,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, t, tag_keys, tag_keys_off)
+                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, t, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)
@@ -799,7 +798,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_
                     pos = skip_ws(buf, pos + 1, n)
                     if pos >= n or buf[pos] != 123:
                         return BAIL  # a null process is {}: not modelled
-                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, tag_keys, tag_keys_off)
+                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 125)
@@ -839,15 +838,22 @@ def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off):
     Lg = np.empty((capacity, L_COLS), np.int64)
     P = np.empty((capacity, P_COLS), np.int64)
     A = np.empty((2 * capacity, A_COLS), np.int64)
+    F = np.empty(2 * capacity, np.float64)
     dec = np.empty(n, np.uint8)
     u = unmanaged
-    status = parse_document(u(buf), n, u(dec), u(consts), u(cur), u(T), u(S), u(R), u(Lg), u(P), u(A),
+    status = parse_document(u(buf), n, u(dec), u(consts), u(cur), u(T), u(S), u(R), u(Lg), u(P), u(A), u(F),
                             u(tag_keys), u(tag_keys_off))
+    if status == 0:
+        bits = F.view(np.int64)
+        for row in range(cur[C_TAGS]):
+            if A[row, A_RARE] == RARE_FLOAT_BITS:
+                A[row, A_NUM] = bits[row]
+                A[row, A_RARE] = 0
     return status, cur, T, S, R, Lg, P, A, dec
 
 
-@njit(cache=True)
-def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off):
+@njit(cache=True, _nrt=False)
+def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off):
     pos = skip_ws(buf, 0, n)
     pos, inner = open_container(buf, pos, n, 123, 125)
     if pos < 0:
@@ -872,7 +878,7 @@ def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_ke
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, tag_keys, tag_keys_off)
+                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)
