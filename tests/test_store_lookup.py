@@ -108,7 +108,10 @@ def test_the_footer_index_stays_within_its_byte_budget_and_lookups_stay_exact(tm
     assert len(table._row_groups._files) == 1  # (the first lookup is a plain scan)
 
 
-def test_unsorted_files_get_a_hash_index_naming_exactly_the_groups_holding_a_trace(tmp_path):
+def test_unsorted_files_get_a_hash_index_naming_exactly_the_groups_holding_a_trace(tmp_path, monkeypatch):
+    import tracelens.store.lookup as lookup
+
+    monkeypatch.setattr(lookup, "HASH_INDEX_MIN_ROWS", 16)  # more than 4 of these 4-row groups
     table = SpanTable(tmp_path / "table", row_group_rows=4)
     labels = [f"t{i}" for i in range(24)]
     # arrival order: the spans of concurrent traces interleave, so every group spans the
@@ -153,8 +156,12 @@ def test_a_first_lookup_in_files_holding_many_rows_uses_the_index(tmp_path, monk
     assert small._row_groups._files == {}  # a plain scan
 
 
-def test_concurrent_lookups_with_evictions_stay_exact(tmp_path):
+def test_concurrent_lookups_with_evictions_stay_exact(tmp_path, monkeypatch):
     import threading
+
+    import tracelens.store.lookup as lookup
+
+    monkeypatch.setattr(lookup, "HASH_INDEX_MIN_ROWS", 16)
 
     table = SpanTable(tmp_path / "table", row_group_rows=4)
     labels = [f"t{i}" for i in range(16)]
@@ -183,3 +190,18 @@ def test_concurrent_lookups_with_evictions_stay_exact(tmp_path):
     for thread in threads:
         thread.join(timeout=60)
     assert not failures, failures[0]
+
+
+def test_sorted_files_keep_the_statistics_path_and_flush_sized_groups_get_the_hash_index(tmp_path):
+    sorted_table = SpanTable(tmp_path / "sorted", row_group_rows=4)
+    sorted_table.write(spans_of([f"t{i}" for i in range(40)], 4), wal_seq=1, sort=True)
+    for label in ["t1", "t2", "t30"]:
+        assert sorted_table.scan(FileFilter(trace_id=trace_id_for(label))).collect().height == 4
+    assert all(e.hash_keys is None for e in sorted_table._row_groups._files.values())
+
+    big_groups = SpanTable(tmp_path / "big", row_group_rows=10_000)  # one group > HASH_INDEX_MIN_ROWS
+    frame = spans_of([f"u{i}" for i in range(1_100)], 9)
+    big_groups.write(frame, wal_seq=1, sort=True)
+    for label in ["u1", "u2", "u1000"]:
+        assert big_groups.scan(FileFilter(trace_id=trace_id_for(label))).collect().height == 9
+    assert all(e.hash_keys is not None for e in big_groups._row_groups._files.values())

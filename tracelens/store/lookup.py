@@ -15,7 +15,7 @@ most of a lookup's CPU time; opening a reader (``pq.ParquetFile``) costs ~0.5 ms
 Flush files are written in arrival order, so every row group spans nearly the whole
 trace_id range and step 1 rules nothing out (10 M spans in 10 flush files: 0.45 s of CPU
 per lookup, reading every trace_id). The first lookup that finds more than
-HASH_INDEX_MIN_CANDIDATES candidates in a file reads that file's trace_id column once
+HASH_INDEX_MIN_ROWS rows in candidate groups of a file reads that file's trace_id column once
 and keeps, sorted, a 64-bit key per (trace_id, row group) pair it holds; later
 lookups in the file binary-search it and read only the groups it names (a collision
 only adds a candidate, which step 2 rules out).
@@ -45,8 +45,10 @@ MAX_OPEN_READERS: Final = 128
 #: FileMetaData; 145 MB for the 55 files of a compacted 10 M-span store).
 MAX_INDEX_BYTES: Final = 256 * 1024 * 1024
 FOOTER_MEMORY_FACTOR: Final = 8
-#: see the module docstring
-HASH_INDEX_MIN_CANDIDATES: Final = 4
+#: see the module docstring: more than two groups of a compacted file (one is what a
+#: sorted file leaves), less than one of a flush file (16k rows; its statistics prune
+#: nothing, and a 64k-span flush file has only 4 groups)
+HASH_INDEX_MIN_ROWS: Final = 8192
 #: low bits of a hash index key that hold the row group (so at most 65,536 groups)
 GROUP_BITS: Final = 16
 
@@ -249,7 +251,7 @@ class RowGroupIndex:
                 continue
             with entry.lock:
                 reader = self._reader(path, entry)
-                if len(candidates) > HASH_INDEX_MIN_CANDIDATES:  # statistics do not prune here
+                if sum(entry.sizes[g] for g in candidates) > HASH_INDEX_MIN_ROWS:  # statistics prune little
                     if entry.hash_keys is None:
                         self._add_hash_index(path, entry)
                     if entry.hash_keys is not None:
