@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from tracelens import schema as s
-from tracelens.ingest._wire import promote_views
+from tracelens.ingest._wire import BM_BOOL, BM_BOOL_VALUE, BM_DOUBLE, BM_INT, BM_STR, attribute_bitmaps, promote_views
 
 #: promoted columns read from span attributes / from the resource (service.name first)
 SPAN_PROMOTED: Final = tuple(p for p in s.PROMOTED_ATTRIBUTES if not p.resource)
@@ -125,17 +125,26 @@ class AttrTable:
 
     def struct_array(self) -> pa.StructArray:
         n = len(self.type)
-        types = pa.DictionaryArray.from_arrays(pa.array(self.type, pa.uint8()), _ATTR_TYPE_VALUES, ordered=True)
-        num = pa.py_buffer(np.ascontiguousarray(self.num, np.int64))
-        is_bool = self.type == TYPE_BOOL
-        bools = pa.py_buffer(np.packbits(self.num != 0, bitorder="little"))
+        codes = np.ascontiguousarray(self.type, np.uint8)
+        num = np.ascontiguousarray(self.num, np.int64)
+        bits, counts = attribute_bitmaps(codes, num)  # every bitmap in one pass
+
+        def bitmap(row: int) -> pa.Buffer | None:
+            return None if counts[row] == n else pa.py_buffer(bits[row])
+
+        types = pa.DictionaryArray.from_arrays(
+            pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(codes)]), _ATTR_TYPE_VALUES, ordered=True
+        )
+        values = pa.py_buffer(num)
+        # bool values: set only where the row is a bool (num is 0/1 there), as before
+        bool_values = pa.py_buffer(bits[BM_BOOL_VALUE] & bits[BM_BOOL])
         children = [
             view_array(self.key_views, self.key_buffers),
             types,
-            view_array(self.str_views, self.str_buffers, _IS_STRINGY[self.type]),
-            pa.Array.from_buffers(pa.int64(), n, [validity(self.type == TYPE_INT), num]),
-            pa.Array.from_buffers(pa.float64(), n, [validity(self.type == TYPE_DOUBLE), num]),
-            pa.Array.from_buffers(pa.bool_(), n, [validity(is_bool), bools]),
+            pa.Array.from_buffers(_VIEW, n, [bitmap(BM_STR), pa.py_buffer(np.ascontiguousarray(self.str_views, np.uint8)), *self.str_buffers]),
+            pa.Array.from_buffers(pa.int64(), n, [bitmap(BM_INT), values]),
+            pa.Array.from_buffers(pa.float64(), n, [bitmap(BM_DOUBLE), values]),
+            pa.Array.from_buffers(pa.bool_(), n, [bitmap(BM_BOOL), bool_values]),
         ]
         return pa.StructArray.from_arrays(children, fields=_ATTR_FIELDS)
 

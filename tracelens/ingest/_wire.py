@@ -1225,3 +1225,39 @@ def promote_views(types, str_views, winners):
             elif t == T_INT or t == T_DOUBLE or t == T_BOOL:
                 rare[j, i] = True
     return views, valid, rare
+
+
+# --- attribute tables ---------------------------------------------------------------------------
+BM_STR = 0
+BM_INT = 1
+BM_DOUBLE = 2
+BM_BOOL = 3
+BM_BOOL_VALUE = 4
+
+
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
+def attribute_bitmaps(types, num):
+    """Arrow bitmaps of an attribute table in one pass (rows BM_*): which rows have a
+    ``str`` / ``int`` / ``float`` / ``bool`` value, and the bool values; plus how many rows
+    are set in each, so a column whose rows are all valid needs no bitmap."""
+    n = len(types)
+    bits = np.zeros((5, (n + 7) // 8), np.uint8)
+    counts = np.zeros(5, np.int64)
+    for i in range(n):
+        t = types[i]
+        if t == T_STRING or t == T_BYTES or t == T_ARRAY or t == T_KVLIST:
+            row = BM_STR
+        elif t == T_INT:
+            row = BM_INT
+        elif t == T_DOUBLE:
+            row = BM_DOUBLE
+        elif t == T_BOOL:
+            row = BM_BOOL
+        else:
+            continue
+        bit = np.uint8(1 << (i & 7))
+        bits[row, i >> 3] |= bit
+        counts[row] += 1
+        if num[i] != 0:
+            bits[BM_BOOL_VALUE, i >> 3] |= bit
+    return bits, counts
