@@ -205,3 +205,19 @@ def test_sorted_files_keep_the_statistics_path_and_flush_sized_groups_get_the_ha
     for label in ["u1", "u2", "u1000"]:
         assert big_groups.scan(FileFilter(trace_id=trace_id_for(label))).collect().height == 9
     assert all(e.hash_keys is not None for e in big_groups._row_groups._files.values())
+
+
+def test_files_removed_from_the_table_leave_the_lookup_index(tmp_path):
+    with Store.open(tmp_path) as writer:
+        for n in range(3):
+            writer.append(spans_of([f"t{n}"], 3))
+            writer.flush()
+        reader = tracelens.open(tmp_path)
+        for n in [0, 1, 2, 0]:
+            assert reader.trace(trace_id_for(f"t{n}")).height == 3
+        index = reader._table._row_groups
+        assert len(index._readers) == 3
+        writer.compact()  # three files become one
+        assert reader.trace(trace_id_for("t1")).height == 3
+        live = {str((tmp_path / "table").resolve() / p) for p in reader._table.add_actions()["path"].to_list()}
+        assert set(index._readers) <= live and set(index._files) <= live

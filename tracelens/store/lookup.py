@@ -185,6 +185,14 @@ class RowGroupIndex:
             self._evict()
         return entry
 
+    def retain(self, live: set[str]) -> None:
+        """Forget every file not in ``live`` (the table's current data files)."""
+        with self._lock:
+            for path in [p for p in self._files if p not in live]:
+                self._index_bytes -= self._files.pop(path).nbytes()
+            for path in [p for p in self._readers if p not in live]:
+                del self._readers[path]
+
     def _evict(self) -> None:
         """Drop least recently used files past the budget (call under ``self._lock``)."""
         while self._index_bytes > self._max_index_bytes and len(self._files) > 1:

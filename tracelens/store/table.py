@@ -396,6 +396,11 @@ class SpanTable:
             version = table.version()
             if self._actions is None or self._actions[0] != version:
                 self._actions = (version, pl.DataFrame(table.get_add_actions(flatten=True)))
+                # files compaction or retention removed: close their cached readers, whose
+                # open descriptors would keep vacuumed files' disk space
+                root = self.path.resolve()
+                paths = self._actions[1]["path"].to_list() if not self._actions[1].is_empty() else []
+                self._row_groups.retain({str(root / p) for p in paths})
             return self._actions[1]
 
     # --- writing ----------------------------------------------------------------------
