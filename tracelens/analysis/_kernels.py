@@ -740,3 +740,100 @@ def rows_of_positions(t0, t1, order, offsets, parent, status, critical, parent_r
             duplicate = status[p] == DUPLICATE
             duplicate_row[r] = duplicate
             critical_row[r] = 0 if duplicate else critical[p]
+
+
+@njit(cache=True, nogil=True)
+def number_traces(hi, lo, r0, r1):
+    """group_traces' numbering for rows r0..r1-1 alone: the local trace number of each of
+    those rows (first appearance), and per local trace its id halves and row count.
+    Disjoint row ranges run on several threads; merge_traces joins them."""
+    n = r1 - r0
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_trace = np.full(size, -1, np.int32)
+    trace_hi = np.empty(n, np.uint64)
+    trace_lo = np.empty(n, np.uint64)
+    count = np.zeros(n, np.int64)
+    local = np.empty(n, np.int64)
+    m = 0
+    for j in range(n):
+        i = r0 + j
+        if j > 0 and hi[i] == hi[i - 1] and lo[i] == lo[i - 1]:
+            t = local[j - 1]
+        else:
+            h = (hi[i] * np.uint64(0x9E3779B97F4A7C15)) ^ (lo[i] * np.uint64(0xC2B2AE3D27D4EB4F))
+            h ^= h >> np.uint64(29)
+            slot = h & mask
+            while True:
+                t = slot_trace[slot]
+                if t == -1:
+                    t = m
+                    slot_trace[slot] = np.int32(m)
+                    trace_hi[m] = hi[i]
+                    trace_lo[m] = lo[i]
+                    m += 1
+                    break
+                if trace_hi[t] == hi[i] and trace_lo[t] == lo[i]:
+                    break
+                slot = (slot + np.uint64(1)) & mask
+        local[j] = t
+        count[t] += 1
+    return local, trace_hi[:m].copy(), trace_lo[:m].copy(), count[:m].copy()
+
+
+@njit(cache=True)
+def merge_traces(trace_hi, trace_lo, count):
+    """Global trace numbers for the local traces of consecutive row ranges (their lists
+    concatenated in range order): first appearance overall, as group_traces numbers them.
+    Returns the offsets of every global trace's rows and, per local trace, where its rows
+    start in ``order`` (after the same trace's rows from earlier ranges)."""
+    m = trace_hi.shape[0]
+    size = 1
+    while size < 2 * m + 2:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_trace = np.full(size, -1, np.int64)
+    global_hi = np.empty(m, np.uint64)
+    global_lo = np.empty(m, np.uint64)
+    gid = np.empty(m, np.int64)
+    before = np.empty(m, np.int64)
+    total = np.zeros(m, np.int64)
+    g_count = 0
+    for j in range(m):
+        h = (trace_hi[j] * np.uint64(0x9E3779B97F4A7C15)) ^ (trace_lo[j] * np.uint64(0xC2B2AE3D27D4EB4F))
+        h ^= h >> np.uint64(29)
+        slot = h & mask
+        while True:
+            g = slot_trace[slot]
+            if g == -1:
+                g = g_count
+                slot_trace[slot] = g
+                global_hi[g] = trace_hi[j]
+                global_lo[g] = trace_lo[j]
+                g_count += 1
+                break
+            if global_hi[g] == trace_hi[j] and global_lo[g] == trace_lo[j]:
+                break
+            slot = (slot + np.uint64(1)) & mask
+        gid[j] = g
+        before[j] = total[g]
+        total[g] += count[j]
+    offsets = np.zeros(g_count + 1, np.int64)
+    for g in range(g_count):
+        offsets[g + 1] = offsets[g] + total[g]
+    start = np.empty(m, np.int64)
+    for j in range(m):
+        start[j] = offsets[gid[j]] + before[j]
+    return offsets, start
+
+
+@njit(cache=True, nogil=True)
+def fill_order(local, base, r0, start, order):
+    """Rows r0.. of one range into ``order`` at their local trace's slots (input order);
+    ``base``: index of the range's first local trace in ``start`` (consumed as a cursor)."""
+    for j in range(local.shape[0]):
+        t = base + local[j]
+        order[start[t]] = r0 + j
+        start[t] += 1

@@ -286,8 +286,14 @@ def _id_arrays(frame: pl.DataFrame, threads: int = 1) -> tuple[np.ndarray, np.nd
 
 
 def _arg(values: np.ndarray, dtype: type) -> np.ndarray:
-    # one dtype and writeable C arrays: numba compiles (and caches) one signature only
-    return np.require(values, dtype, ["C", "W"])
+    """A read-only C array of ``dtype`` for a kernel input: numba compiles (and caches) one
+    signature only, and polars' read-only buffers are not copied (a copy of ten million
+    values costs more than the kernel reading them)."""
+    out = np.require(values, dtype, ["C"])
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def _ns(series: pl.Series) -> np.ndarray:
@@ -316,6 +322,25 @@ def default_threads(n_spans: int) -> int:
     import numba
 
     return max(1, min(int(numba.config.NUMBA_NUM_THREADS), os.cpu_count() or 1))
+
+
+def _group_traces(t_hi: np.ndarray, t_lo: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, offsets) of k.group_traces; with several threads, each numbers the traces
+    of one range of rows, the numberings are merged (first appearance overall) and each
+    thread places its rows: the same answer as one thread."""
+    n = t_hi.shape[0]
+    if threads <= 1 or n < 2:
+        return k.group_traces(t_hi, t_lo)  # type: ignore[no-any-return]
+    bounds = [n * i // threads for i in range(threads + 1)]
+    parts = run_parallel([lambda a=a, b=b: k.number_traces(t_hi, t_lo, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                         threads)
+    bases = np.cumsum([0] + [p[1].shape[0] for p in parts])
+    offsets, start = k.merge_traces(np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]),
+                                    np.concatenate([p[3] for p in parts]))
+    order = np.empty(n, np.int64)
+    run_parallel([lambda p=p, base=base, a=a: k.fill_order(p[0], base, a, start, order)
+                  for p, base, a in zip(parts, bases[:-1], bounds[:-1], strict=True)], threads)
+    return order, offsets
 
 
 def _trace_ranges(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
@@ -370,7 +395,7 @@ def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | N
     frame = _as_frame(spans, extra or {})
     threads = default_threads(frame.height) if threads is None else max(1, int(threads))
     t_hi, t_lo, span, parent, has_parent, hex_ok = _id_arrays(frame, threads)
-    order, offsets = k.group_traces(_arg(t_hi, np.uint64), _arg(t_lo, np.uint64))
+    order, offsets = _group_traces(_arg(t_hi, np.uint64), _arg(t_lo, np.uint64), threads)
     kind = frame[s.KIND].to_physical().fill_null(0).to_numpy()
     start, end = _ns(frame[s.START]), _ns(frame[s.END])
     arrays = (_arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
