@@ -1172,3 +1172,40 @@ def event_name_rows(Lg, logs, A, is_event):
                     return BAIL, out
                 out[i] = a
     return 0, out
+
+
+@njit(cache=True, nogil=True)
+def attr_columns(buf, dec, consts, extra, A, rows):
+    """The attribute-table columns of tag ``rows``: type codes, numbers, key views, value views."""
+    m = len(rows)
+    types = np.empty(m, np.uint8)
+    nums = np.empty(m, np.int64)
+    key_w = np.empty(m, np.int64)
+    key_off = np.empty(m, np.int64)
+    key_len = np.empty(m, np.int64)
+    str_w = np.empty(m, np.int64)
+    str_off = np.empty(m, np.int64)
+    str_len = np.empty(m, np.int64)
+    for i in range(m):
+        a = rows[i]
+        types[i] = A[a, A_TYPE]
+        nums[i] = A[a, A_NUM]
+        key_w[i] = A[a, A_KEY_W]
+        key_off[i] = A[a, A_KEY_OFF]
+        key_len[i] = A[a, A_KEY_LEN]
+        str_w[i] = A[a, A_STR_W]
+        str_off[i] = A[a, A_STR_OFF]
+        str_len[i] = A[a, A_STR_LEN]
+    keys = string_views(buf, dec, consts, extra, key_w, key_off, key_len)
+    values = string_views(buf, dec, consts, extra, str_w, str_off, str_len)
+    return types, nums, keys, values
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def count_objects(buf):
+    """Bytes '{' in the input: a bound on every table's rows (each row is a JSON object)."""
+    count = 0
+    for i in range(len(buf)):
+        if buf[i] == 123:
+            count += 1
+    return count

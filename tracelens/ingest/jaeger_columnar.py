@@ -89,7 +89,7 @@ def decode_jaeger_columnar(data: bytes) -> DecodeResult | None:
     if not data or len(data) > _MAX_INPUT_BYTES:
         return None
     buf = np.frombuffer(data, np.uint8)
-    capacity = data.count(b"{") + 1  # every trace, span, tag, log, reference, process is an object
+    capacity = j.count_objects(buf) + 1  # every trace, span, tag, log, reference, process is an object
     status, cur, T, S, R, Lg, P, A, dec = j.scan_jaeger(
         buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets
     )
@@ -167,13 +167,7 @@ class _Builder:
         self.buffers = [pa.py_buffer(data), pa.py_buffer(dec), pa.py_buffer(CONSTANTS), pa.py_buffer(extra)]
         self.buf = np.frombuffer(data, np.uint8)
         self.extra = np.frombuffer(extra or b"\0", np.uint8)
-        self.key_views = j.string_views(self.buf, dec, _CONSTS, self.extra, *self._refs(A, j.A_KEY_W, j.A_KEY_OFF, j.A_KEY_LEN))
-        self.str_views = j.string_views(self.buf, dec, _CONSTS, self.extra, *self._refs(A, j.A_STR_W, j.A_STR_OFF, j.A_STR_LEN))
         self.accepted = np.flatnonzero(O[:, j.O_REASON] == j.REASON_OK)
-
-    @staticmethod
-    def _refs(table: np.ndarray, w: int, off: int, ln: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.ascontiguousarray(table[:, w]), np.ascontiguousarray(table[:, off]), np.ascontiguousarray(table[:, ln]))
 
     def views(self, w: np.ndarray, off: np.ndarray, ln: np.ndarray) -> pa.Array:
         block = j.string_views(self.buf, self.dec, _CONSTS, self.extra, np.ascontiguousarray(w), np.ascontiguousarray(off), np.ascontiguousarray(ln))
@@ -189,15 +183,9 @@ class _Builder:
         return self.views(w, off, ln)
 
     def attr_table(self, rows: np.ndarray, offsets: np.ndarray) -> AttrTable:
-        return AttrTable(
-            offsets=offsets,
-            type=self.A[rows, j.A_TYPE].astype(np.uint8),
-            num=np.ascontiguousarray(self.A[rows, j.A_NUM]),
-            key_views=self.key_views[rows],
-            key_buffers=self.buffers,
-            str_views=self.str_views[rows],
-            str_buffers=self.buffers,
-        )
+        types, nums, keys, values = j.attr_columns(self.buf, self.dec, _CONSTS, self.extra, self.A, rows)
+        return AttrTable(offsets=offsets, type=types, num=nums, key_views=keys, key_buffers=self.buffers,
+                         str_views=values, str_buffers=self.buffers)
 
     def rejections(self) -> Rejections:
         rejections = Rejections()
@@ -216,8 +204,9 @@ class _Builder:
         S, O, A, acc = self.S, self.O, self.A, self.accepted
         n = len(acc)
         ones = np.ones(n, np.int64)
-        sa = S[acc]
-        oa = O[acc]
+        everything = n == len(S)  # the usual case: no copy of the tables
+        sa = S if everything else S[acc]
+        oa = O if everything else O[acc]
         trace_chars, trace_off = j.hex_ids(np.ascontiguousarray(sa[:, j.S_TID_HI]), np.ascontiguousarray(sa[:, j.S_TID_LO]), ones, 32)
         span_chars, span_off = j.hex_ids(ones, np.ascontiguousarray(sa[:, j.S_SID]), ones, 16)
         parent_valid = np.ascontiguousarray(oa[:, j.O_PARENT_VALID])
