@@ -424,32 +424,30 @@ def _calls(
     A call belongs to the callee's trace, or the caller's with ``caller_trace`` (a consumer
     in its own trace, linked to the producer, is a step of the producer's trace).
     """
+    from tracelens.analysis import _graph_kernels as gk
+
     n = caller.size
-    has_caller = caller >= 0
-    safe_caller = np.where(has_caller, caller, 0)
-    client_valid = has_caller & np.broadcast_to(np.asarray(client, dtype=np.bool_), (n,))
-    is_queue = np.broadcast_to(np.asarray(queue, dtype=np.bool_), (n,))
-    client_ns = sp.duration[safe_caller]
-    error = np.where(has_caller, sp.error[safe_caller], False)
+    trace, source, start, client_ns, client_valid, server, gap, gap_valid, error = gk.call_columns(
+        np.ascontiguousarray(caller, np.int64),
+        np.ascontiguousarray(callee if callee is not None else caller, np.int64),
+        callee is not None,
+        np.ascontiguousarray(np.broadcast_to(np.asarray(queue, dtype=np.bool_), (n,))),
+        np.ascontiguousarray(np.broadcast_to(np.asarray(client, dtype=np.bool_), (n,))),
+        caller_trace, sp.trace, sp.service, sp.duration, sp.start, sp.error, user,
+    )
     if callee is not None:
-        server_ns = pl.Series(sp.duration[callee], dtype=pl.Int64)
-        error = error | sp.error[callee]
-        gap = np.where(is_queue, sp.start[callee] - (sp.start[safe_caller] + client_ns), client_ns - sp.duration[callee])
-        gap_series = _nullable(gap, np.where(is_queue, has_caller, client_valid))
-        start = sp.start[callee]
-        trace_row = safe_caller if caller_trace else callee
+        server_ns = pl.Series(server, dtype=pl.Int64)
+        gap_series = _nullable(gap, gap_valid)
     else:
         server_ns = pl.repeat(None, n, dtype=pl.Int64, eager=True)
         gap_series = pl.repeat(None, n, dtype=pl.Int64, eager=True)
-        start = sp.start[safe_caller]
-        trace_row = safe_caller
     codes = (
         np.full(n, _CONNECTION_CODE[connection], dtype=np.int8) if isinstance(connection, str) else connection.astype(np.int8)
     )
     return pl.DataFrame(
         {
-            "trace": pl.Series(sp.trace[trace_row], dtype=pl.Int64),
-            "source": pl.Series(np.where(has_caller, sp.service[safe_caller], user), dtype=pl.UInt32),
+            "trace": pl.Series(trace, dtype=pl.Int64),
+            "source": pl.Series(source, dtype=pl.UInt32),
             "target": pl.Series(target, dtype=pl.UInt32),
             "connection_type": pl.Series(codes, dtype=pl.UInt8),
             "start": pl.Series(start, dtype=pl.Int64),
@@ -471,22 +469,19 @@ class _Resolved:
 
 
 def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
+    from tracelens.analysis import _graph_kernels as gk
+
     n = sp.parent.size
     names = _NodeNames(sp.service_names)
-    has_parent = sp.parent >= 0
-    safe_parent = np.where(has_parent, sp.parent, 0)
-    parent_kind = sp.kind[safe_parent]
-    parent_kind[~has_parent] = -1
-    same_service = has_parent & (sp.service[safe_parent] == sp.service)
     kind = sp.kind
-    client_server = has_parent & (parent_kind == _CLIENT) & (kind == _SERVER)
-    producer_consumer = has_parent & (parent_kind == _PRODUCER) & (kind == _CONSUMER)
-    crossing = has_parent & (client_server | producer_consumer | ~same_service)
+    # one pass: what each span is to its parent; CLIENT / PRODUCER spans that have a
+    # callee below them (kept or not)
+    flags, has_callee = gk.classify_rows(sp.parent, kind, sp.service, _CLIENT, _SERVER, _PRODUCER, _CONSUMER)
+    same_service = (flags & gk.SAME_SERVICE) != 0
+    client_server = (flags & gk.CLIENT_SERVER) != 0
+    producer_consumer = (flags & gk.PRODUCER_CONSUMER) != 0
+    crossing = (flags & gk.CROSSING) != 0
     kept = crossing & (self_loops | ~same_service)
-
-    # CLIENT / PRODUCER spans that have a callee below them (kept or not)
-    has_callee = np.zeros(n, dtype=np.bool_)
-    has_callee[sp.parent[crossing]] = True
 
     # consumers linked to producers (possibly in other traces), not already a child pair
     pairs = links.filter(pl.Series(sp.parent[links["consumer"].to_numpy()] != links["producer"].to_numpy()))
@@ -535,7 +530,7 @@ def _resolve(sp: _Spans, links: pl.DataFrame, self_loops: bool) -> _Resolved:
             callee=callee_rows,
             target=sp.service[callee_rows],
             connection=np.where(is_messaging, _CONNECTION_CODE[MESSAGING], _CONNECTION_CODE[DIRECT]),
-            client=np.isin(parent_kind[callee_rows], (_CLIENT, _PRODUCER)),
+            client=np.isin(kind[sp.parent[callee_rows]], (_CLIENT, _PRODUCER)),
             queue=is_messaging,
             entry_row=callee_rows,
             user=user,
