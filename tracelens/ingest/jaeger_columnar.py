@@ -176,6 +176,8 @@ class _Builder:
     def tag_strings(self, rows: np.ndarray) -> pa.Array:
         """The string value of tag ``rows`` ("" where the row is -1)."""
         has = rows >= 0
+        if not has.any():  # the usual case for status message, trace state, scope
+            return pa.Array.from_buffers(_VIEW, len(rows), [None, pa.py_buffer(np.zeros((len(rows), 16), np.uint8)), *self.buffers])
         safe = np.where(has, rows, 0)
         w = np.where(has, self.A[safe, j.A_STR_W] if len(self.A) else 0, 0)
         off = np.where(has, self.A[safe, j.A_STR_OFF] if len(self.A) else 0, 0)
