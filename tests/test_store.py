@@ -333,3 +333,42 @@ def test_trace_lookup_reads_only_row_groups_holding_the_trace(tmp_path):
     assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
     index = table._row_groups
     assert all(len(entry.sizes) > 1 for entry in index._files.values())
+
+
+def test_closed_days_to_compact_leaves_today_and_single_files_alone():
+    from tracelens.store.store import closed_days_to_compact
+
+    files = {"2026-03-09": 4, "2026-03-10": 1, "2026-03-11": 7, "2026-03-12": 9}
+    assert closed_days_to_compact(files, "2026-03-12") == ["2026-03-09", "2026-03-11"]
+    assert closed_days_to_compact(files, "2026-03-09") == []
+    assert closed_days_to_compact({}, "2026-03-12") == []
+
+
+def test_running_store_compacts_closed_days_by_itself(tmp_path):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=0.05, compact_check_seconds=0.2)
+    with Store.open(tmp_path, config) as store:
+        for chunk in range(3):  # three flush files for yesterday, two for today
+            store.append(traces_frame([f"old{chunk}", f"old{chunk}b"], epoch=yesterday + timedelta(hours=1)))
+            store.flush()
+        for chunk in range(2):
+            store.append(traces_frame([f"new{chunk}"], epoch=today + timedelta(minutes=1)))
+            store.flush()
+        store.append(traces_frame(["old0"], epoch=yesterday + timedelta(hours=1)))  # a late duplicate
+        before = canonical(store.spans().collect())
+        files = store._table.files_per_day
+        assert files() == {yesterday.date().isoformat(): 3, today.date().isoformat(): 2}
+        store.start_flusher()
+        for _ in range(400):
+            if store.stats()["compactions"] >= 1 and files()[yesterday.date().isoformat()] == 1:
+                break
+            store._stop.wait(0.05)
+        assert files() == {yesterday.date().isoformat(): 1, today.date().isoformat(): 2}  # today untouched
+        assert_frame_equal(canonical(store.spans().collect()), before)
+        yesterday_rows = physical_rows(tmp_path).filter(pl.col(DAY) == yesterday.date().isoformat())
+        assert yesterday_rows.height == 18  # 6 traces x 3 spans: the late duplicate is gone physically
+        assert yesterday_rows[s.TRACE_ID].is_sorted()
+        checks = store.stats()["compactions"]
+        store._stop.wait(0.5)  # later checks find nothing to do
+        assert store.stats()["compactions"] == checks

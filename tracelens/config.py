@@ -17,6 +17,7 @@ DEFAULT_FLUSH_INTERVAL_SECONDS = 2.0
 DEFAULT_FLUSH_BATCH_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_WAL_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_RETENTION_CHECK_SECONDS = 3600.0
+DEFAULT_COMPACT_CHECK_SECONDS = 3600.0  # a running store compacts closed days this often
 DEFAULT_DATA_DIR = Path("tracelens-data")
 DATA_DIR_ENV = "TRACELENS_DATA"
 AUTH_TOKEN_ENV = "TRACELENS_AUTH_TOKEN"
@@ -33,6 +34,8 @@ class StoreConfig:
     max_wal_segment_bytes: int = DEFAULT_MAX_WAL_SEGMENT_BYTES
     flush_delay_seconds: float = 0.0  # deliberate flusher throttle (overload tests)
     retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
+    #: how often the flusher compacts closed days (None: never; ``Store.compact()`` still can)
+    compact_check_seconds: float | None = DEFAULT_COMPACT_CHECK_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

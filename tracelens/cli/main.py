@@ -15,6 +15,7 @@ import click
 COMMANDS: dict[str, str] = {
     "critical-path": "tracelens.cli.critical_path:critical_path",
     "canary": "tracelens.cli.canary:canary",
+    "compact": "tracelens.cli.compact:compact",
     "demo": "tracelens.cli.demo:demo",
     "deps": "tracelens.cli.deps:deps",
     "export": "tracelens.cli.export:export",

@@ -55,6 +55,8 @@ def _port(value: str) -> int | None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM private key of --tls-cert.")
 @click.option("--tls-client-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM CA: require client certificates signed by it (mTLS).")
 @click.option("--retention", default=None, help="Delete spans older than this (e.g. 7d, 36h).")
+@click.option("--compact-every", default="1h", show_default=True,
+              help="How often closed days (before today, UTC) of several files are compacted: sorted by trace_id, duplicates removed. 'off' = never.")
 @click.option("--max-request-size", default=f"{DEFAULT_MAX_REQUEST_BYTES // 2**20}MiB", show_default=True, help="Largest request accepted, after decompression.")
 @click.option("--max-backlog", default=f"{DEFAULT_MAX_WAL_BACKLOG_BYTES // 2**20}MiB", show_default=True, help="Unflushed WAL size above which clients are asked to retry later.")
 @click.option("--max-memory", default=None, help="Process memory above which clients are asked to retry later (e.g. 2GiB).")
@@ -75,6 +77,7 @@ def serve(
     tls_key: Path | None,
     tls_client_ca: Path | None,
     retention: str | None,
+    compact_every: str,
     max_request_size: str,
     max_backlog: str,
     max_memory: str | None,
@@ -125,6 +128,8 @@ def serve(
         store_config = replace(store_config, retention_seconds=parse_duration(retention).total_seconds())
     if flush_interval is not None:
         store_config = replace(store_config, flush_interval_seconds=flush_interval)
+    compact_seconds = None if compact_every.strip().lower() == "off" else parse_duration(compact_every).total_seconds()
+    store_config = replace(store_config, compact_check_seconds=compact_seconds)
 
     def ready(receiver: object) -> None:
         endpoints = receiver.endpoints()  # type: ignore[attr-defined]

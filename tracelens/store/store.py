@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,6 +147,15 @@ class _Window:
         return table_row_filter(self.file_filter(), start=pl.col(s.START).dt.epoch("ns"))
 
 
+
+def closed_days_to_compact(files_per_day: dict[str, int], today: str) -> list[str]:
+    """Days before ``today`` (UTC, "YYYY-MM-DD") that are more than one file: flushes
+    write a file per batch, and reads of a day are fastest as one file sorted by trace_id.
+    A day of one file is a single flush (no duplicates inside, a flush de-duplicates) or
+    already compacted. Today is left alone: it still grows, and rewriting it all day long
+    would cost more than the reads it speeds up."""
+    return sorted(day for day, files in files_per_day.items() if day < today and files > 1)
+
 class Store:
     """Durable span store over a data directory. ``Store.open(path)`` to write (one writer
     process per directory), ``Store.open(path, read_only=True)`` / ``tracelens.open(path)``
@@ -172,12 +182,14 @@ class Store:
             "flushes": 0,
             "spans_flushed": 0,
             "flush_errors": 0,
+            "compactions": 0,
             "undecodable_records": 0,
             "replayed_records": 0,
             "replayed_spans": 0,
         }
         self._last_flush: datetime | None = None
         self._last_retention: float | None = None  # monotonic time of the last run
+        self._last_compaction: float | None = None  # monotonic time of the last check
         self._decoded: dict[int, tuple[bytes, pl.DataFrame]] = {}  # read-only: WAL seq -> frame
 
     # --- opening ----------------------------------------------------------------------
@@ -388,6 +400,7 @@ class Store:
             try:
                 self._flush_available()
                 self._maybe_apply_retention()
+                self._maybe_compact()
             except Exception as exc:  # data stays in the WAL; retry on the next round
                 with self._state:
                     self._counters["flush_errors"] += 1
@@ -415,13 +428,44 @@ class Store:
         self._last_retention = time.monotonic()
         self.apply_retention(retention)
 
+    def _maybe_compact(self) -> None:
+        """Compact the closed days that need it, at most once per compact_check_seconds.
+        Runs on the flusher thread, so flushing pauses meanwhile; receivers keep appending
+        to the WAL (and acknowledging) until the backlog reaches the overload bound."""
+        interval = self.config.compact_check_seconds
+        if interval is None:
+            return
+        now = time.monotonic()
+        if self._last_compaction is None:  # the first check one interval after start
+            self._last_compaction = now
+        if now - self._last_compaction < interval:
+            return
+        self._last_compaction = now
+        days = closed_days_to_compact(self._table.files_per_day(), day_string(datetime.now(UTC).date()))
+        if not days:
+            return
+        started = time.monotonic()
+        try:
+            report = self.compact(days)
+        except Exception as exc:  # e.g. a conflicting commit: the table is unchanged, retry later
+            log.error("compaction of %s..%s failed (will retry in %.0f s): %s", days[0], days[-1], interval, exc)
+            return
+        with self._state:
+            self._counters["compactions"] += 1
+        log.info(
+            "compacted %d closed day(s) %s..%s in %.1f s (%d duplicate row(s) removed)",
+            len(days), days[0], days[-1], time.monotonic() - started, report["duplicates_removed"],
+        )
+
     # --- maintenance ------------------------------------------------------------------
-    def compact(self) -> dict[str, Any]:
+    def compact(self, days: Collection[str] | None = None) -> dict[str, Any]:
         """Rewrite the table for fast reads: z-order (sort) each multi-file day partition by
-        trace_id, and physically remove duplicate (trace_id, span_id) rows."""
+        trace_id, and physically remove duplicate (trace_id, span_id) rows. ``days``
+        (``"YYYY-MM-DD"`` strings) limits it to those partitions; a running store does
+        this by itself for closed days (``StoreConfig.compact_check_seconds``)."""
         self._writable_wal()
         with self._flush_lock:
-            return self._table.compact()
+            return self._table.compact(days)
 
     def apply_retention(self, older_than_seconds: float | timedelta | str) -> dict[str, Any]:
         """Delete day partitions entirely older than now - ``older_than_seconds`` (also

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -555,16 +556,26 @@ class SpanTable:
         counts = keys.select(pl.len().alias("rows"), pl.struct(s.TRACE_ID, s.SPAN_ID).n_unique().alias("unique")).collect()
         return int(counts["rows"][0] - counts["unique"][0])
 
-    def compact(self) -> dict[str, Any]:
-        """Per day partition: a partition with duplicates is rewritten deduplicated and sorted
-        by trace_id (one overwrite commit scoped to that day); a partition of several files
-        is z-ordered by trace_id (delta-rs optimize), which also bins small files together."""
-        report: dict[str, Any] = {"rewritten_days": [], "zordered_days": [], "duplicates_removed": 0}
+    def files_per_day(self) -> dict[str, int]:
+        """Live data files per day partition."""
         actions = self.add_actions()
         if actions.is_empty():
-            return report
+            return {}
         per_day = actions.group_by(f"partition.{DAY}").agg(pl.len().alias("files")).sort(f"partition.{DAY}")
-        for day, files in per_day.iter_rows():
+        return dict(per_day.iter_rows())
+
+    def compact(self, days: Collection[str] | None = None) -> dict[str, Any]:
+        """Per day partition (all, or those in ``days``): a partition with duplicates is
+        rewritten deduplicated and sorted by trace_id (one overwrite commit scoped to that
+        day); a partition of several files is z-ordered by trace_id (delta-rs optimize),
+        which also bins small files together."""
+        report: dict[str, Any] = {"rewritten_days": [], "zordered_days": [], "duplicates_removed": 0}
+        per_day = self.files_per_day()
+        if not per_day:
+            return report
+        for day, files in per_day.items():
+            if days is not None and day not in days:
+                continue
             duplicates = self.duplicate_count(day)
             if duplicates:
                 self._rewrite_day(day)
