@@ -65,10 +65,12 @@ def main() -> None:
 
     checkouts = -(-args.spans // SPANS_PER_CHECKOUT)
     spans, _ = _timed(f"generate {checkouts * SPANS_PER_CHECKOUT:,} spans", lambda: synthetic_topology(checkouts, seed=args.seed))
-    _timed("  of which: bulk trace kernels alone (analyze)", lambda: analyze(spans.select(NEEDED)))
+    analysis, _ = _timed("  of which: bulk trace kernels alone (analyze)", lambda: analyze(spans.select(NEEDED)))
+    print(f"  kernels ran on {analysis.threads} thread(s) (NUMBA_NUM_THREADS), polars on {pl.thread_pool_size()}", flush=True)
+    del analysis
     graph, wall = _timed("service_graph (all edge statistics)", lambda: service_graph(spans))
     print(f"  -> {graph.edges.height} edges, {graph.nodes.height} nodes, {spans.height / wall / 1e6:.2f} M spans/s; "
-          f"target < 10 s: {'met' if wall < 10 else 'NOT met'}", flush=True)
+          f"target < 10 s: {'met' if wall < 10 else 'NOT met'} (load average now {os.getloadavg()[0]:.1f})", flush=True)
     print(graph.edges.select("source", "target", "connection_type", "calls", "client_p99_ms", "critical_path_share"))
 
     base = spans if args.baseline_spans is None else spans.head(args.baseline_spans)
