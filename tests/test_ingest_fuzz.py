@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tracelens.errors import DecodeError
-from tracelens.ingest import decode_otlp_protobuf
+from tracelens.ingest import decode_otlp_protobuf, decode_otlp_protobuf_batch, validate_otlp_protobuf
 from tracelens.ingest.otlp_reference import decode_otlp_protobuf_reference
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -111,14 +111,23 @@ def assert_same_outcome(data: bytes) -> None:
     except DecodeError:
         expected = None
     try:
+        verdict = validate_otlp_protobuf(data)
+    except DecodeError:
+        verdict = None
+    try:
         got = decode_otlp_protobuf(data)
     except DecodeError:
         assert expected is None, "fast decoder refused a request upb accepts"
+        assert verdict is None, "validation accepted a request the decoder refuses"
         return
     assert expected is not None, "fast decoder accepted a request upb refuses"
     assert got.spans.schema == expected.spans.schema
     assert got.spans.equals(expected.spans), _first_difference(got.spans, expected.spans)
     assert (got.rejected, got.rejected_by_reason, got.errors) == (expected.rejected, expected.rejected_by_reason, expected.errors)
+    assert verdict is not None, "validation refused a request the decoder accepts"
+    assert (verdict.accepted, verdict.rejected, verdict.rejected_by_reason, verdict.errors) == (
+        got.spans.height, got.rejected, got.rejected_by_reason, got.errors
+    )
 
 
 def _first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
@@ -134,6 +143,29 @@ def _first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
 @given(requests)
 def test_generated_requests_decode_like_reference(resource_spans):
     assert_same_outcome(build(resource_spans).SerializeToString())
+
+
+@SETTINGS
+@given(st.lists(requests, min_size=0, max_size=6), st.integers(min_value=1, max_value=4000))
+def test_batch_decode_gives_the_rows_of_each_request_in_order(batch, batch_bytes):
+    """Several acknowledged requests decoded together (the flusher's path), in groups of
+    any size, give exactly the concatenated frames of decoding each alone."""
+    import tracelens.ingest.otlp_protobuf as otlp
+
+    bodies = [build(resource_spans).SerializeToString() for resource_spans in batch]
+    singles = [decode_otlp_protobuf(body).spans for body in bodies]
+    expected = pl.concat(singles, how="vertical") if singles else None
+    saved = otlp.BATCH_BYTES
+    otlp.BATCH_BYTES = batch_bytes
+    try:
+        got = decode_otlp_protobuf_batch(bodies)
+    finally:
+        otlp.BATCH_BYTES = saved
+    if expected is None:
+        assert got.is_empty()
+        return
+    assert got.schema == expected.schema
+    assert got.equals(expected), _first_difference(got, expected)
 
 
 @st.composite

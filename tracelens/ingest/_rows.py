@@ -37,6 +37,7 @@ from tracelens.ingest.result import (
     INVALID_TRACE_ID,
     MAX_ERRORS,
     DecodeResult,
+    Validation,
 )
 
 TRACE_ID_BYTES = 16
@@ -87,6 +88,9 @@ class Rejections:
 
     def result(self, frame: pl.DataFrame) -> DecodeResult:
         return DecodeResult(spans=frame, rejected=self.count, rejected_by_reason=dict(self.by_reason), errors=tuple(self.errors))
+
+    def validation(self, accepted: int) -> Validation:
+        return Validation(accepted=accepted, rejected=self.count, rejected_by_reason=dict(self.by_reason), errors=tuple(self.errors))
 
 
 # --- attribute values -----------------------------------------------------------------------

@@ -39,6 +39,17 @@ class DecodeResult:
         return f"rejected {self.rejected} span(s) ({reasons}): {shown}"
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What a decoder would accept and reject, without the frame (see
+    ``tracelens.ingest.validate_otlp_protobuf``)."""
+
+    accepted: int
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()
+
+
 def empty_result() -> DecodeResult:
     return DecodeResult(spans=s.empty_frame())
 
