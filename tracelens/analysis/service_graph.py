@@ -650,19 +650,27 @@ def _edge_frame(calls: pl.DataFrame, names: _NodeNames, total_cp_ns: int) -> pl.
     """One row per (source, target), by critical-path time; ``calls`` carries codes."""
     share = pl.col("critical_path_ms") * _NS_PER_MS / total_cp_ns if total_cp_ns else pl.lit(0.0)
     nodes = pl.Series(names.names, dtype=pl.String)
+    # one integer key per edge, and per (edge, way): group-bys on one UInt64 column are
+    # several times faster than on two (n_unique, quantiles)
+    k = len(names.names)
+    keyed = calls.with_columns(
+        (pl.col("source").cast(pl.UInt64) * k + pl.col("target").cast(pl.UInt64)).alias("_edge")
+    ).with_columns((pl.col("_edge") * len(CONNECTION_TYPES) + pl.col("connection_type").cast(pl.UInt64)).alias("_way"))
     # an edge reached in more than one way is labelled by its most common way (ties: the
     # first in CONNECTION_TYPES) -- counted per (edge, way): cheaper than a mode per edge
     ways = (
-        calls.group_by("source", "target", "connection_type")
-        .agg(pl.len().alias("_n"))
+        keyed.group_by("_way")
+        .agg(pl.len().alias("_n"), pl.col("_edge").first(), pl.col("connection_type").first())
         .sort(["_n", "connection_type"], descending=[True, False])
-        .group_by("source", "target", maintain_order=True)
+        .group_by("_edge", maintain_order=True)
         .first()
-        .select("source", "target", "connection_type")
+        .select("_edge", "connection_type")
     )
     edges = (
-        calls.group_by("source", "target")
+        keyed.group_by("_edge")
         .agg(
+            pl.col("source").first(),
+            pl.col("target").first(),
             pl.len().cast(pl.Int64).alias("calls"),
             pl.col("error").sum().cast(pl.Int64).alias("errors"),
             pl.col("trace").n_unique().cast(pl.Int64).alias("traces"),
@@ -672,7 +680,7 @@ def _edge_frame(calls: pl.DataFrame, names: _NodeNames, total_cp_ns: int) -> pl.
             (pl.col("gap_ns").mean() / _NS_PER_MS).alias("gap_mean_ms"),
             (pl.col("critical_path_ns").sum() / _NS_PER_MS).alias("critical_path_ms"),
         )
-        .join(ways, on=["source", "target"], how="left")
+        .join(ways, on="_edge", how="left")
     )
     return (
         edges.with_columns(
