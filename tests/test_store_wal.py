@@ -42,6 +42,17 @@ def test_parse_stops_at_the_first_bad_byte(damage, reason):
     assert valid >= len(good)
 
 
+def test_a_payload_in_parts_is_one_record_of_their_concatenation(tmp_path):
+    # the store logs raw OTLP records as (tag, request body) without joining them
+    assert w.frame_record(3, (b"TAG", memoryview(b"body"))) == w.frame_record(3, b"TAGbody")
+    log, _ = _open(tmp_path)
+    log.append((b"TAG", b"first body"))
+    log.append(b"plain")
+    log.close()
+    _, records = _open(tmp_path)
+    assert [(r.seq, r.payload) for r in records] == [(1, b"TAGfirst body"), (2, b"plain")]
+
+
 def test_append_then_replay_in_order(tmp_path):
     log, replay = _open(tmp_path, fsync=True)
     assert replay == []

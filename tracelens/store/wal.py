@@ -76,11 +76,20 @@ class _Segment:
     size: int
 
 
+#: a record's payload: one buffer, or several written back to back as one record (the
+#: store's raw OTLP records are a tag + the request body, logged without joining them)
+Payload = bytes | memoryview | tuple[bytes | memoryview, ...]
+
+
+def payload_parts(payload: Payload) -> tuple[bytes | memoryview, ...]:
+    return payload if isinstance(payload, tuple) else (payload,)
+
+
 @dataclass(slots=True)
 class _Pending:
     seq: int
     header: bytes
-    payload: bytes
+    parts: tuple[bytes | memoryview, ...]
     item: Any
 
 
@@ -95,25 +104,28 @@ class WalStats:
     problems: list[str] = field(default_factory=list)
 
 
-def record_header(seq: int, payload: bytes) -> bytes:
-    """The header that frames ``payload`` as record ``seq``."""
-    length = len(payload)
-    crc = zlib.crc32(payload, zlib.crc32(struct.pack("<QI", seq, length)))
+def record_header(seq: int, payload: Payload) -> bytes:
+    """The header that frames ``payload`` (its parts back to back) as record ``seq``."""
+    parts = payload_parts(payload)
+    length = sum(memoryview(part).nbytes for part in parts)
+    crc = zlib.crc32(struct.pack("<QI", seq, length))
+    for part in parts:  # the CRC of the concatenation, without concatenating
+        crc = zlib.crc32(part, crc)
     return HEADER.pack(MAGIC, seq, length, crc)
 
 
-def frame_record(seq: int, payload: bytes) -> bytes:
+def frame_record(seq: int, payload: Payload) -> bytes:
     """One framed record: header + payload."""
-    return record_header(seq, payload) + payload
+    return b"".join((record_header(seq, payload), *payload_parts(payload)))
 
 
-def _write_all(fd: int, buffers: list[bytes]) -> int:
+def _write_all(fd: int, buffers: list[bytes | memoryview]) -> int:
     """Write ``buffers`` in order with writev (no copy into one big buffer: records are
     whole OTLP requests, often hundreds of KB); returns the bytes written."""
     total = 0
     for start in range(0, len(buffers), IOV_BATCH):
         chunk = buffers[start : start + IOV_BATCH]
-        size = sum(map(len, chunk))
+        size = sum(memoryview(buffer).nbytes for buffer in chunk)
         written = os.writev(fd, chunk)
         if written < size:  # partial: finish the rest of this chunk the simple way
             rest = memoryview(b"".join(chunk))[written:]
@@ -286,13 +298,13 @@ class WriteAheadLog:
             os.fsync(fh.fileno())
 
     # --- appending --------------------------------------------------------------------
-    def append(self, payload: bytes, item: Any = None, *, announced: bool = False) -> int:
+    def append(self, payload: Payload, item: Any = None, *, announced: bool = False) -> int:
         """Append one record; return its seq once it is durable (written and fsync'd).
         Thread-safe; concurrent callers share one write+fsync (group commit)."""
         return self.append_many([payload], [item], announced=announced)[-1]
 
     def append_many(
-        self, payloads: Sequence[bytes], items: Sequence[Any] | None = None, *, announced: bool = False
+        self, payloads: Sequence[Payload], items: Sequence[Any] | None = None, *, announced: bool = False
     ) -> list[int]:
         """Append several records with consecutive seqs; return them once durable.
         ``announced``: the caller called ``announce()`` before encoding (see there)."""
@@ -309,7 +321,7 @@ class WriteAheadLog:
             for payload, item in zip(payloads, items, strict=True):
                 seq = self._next_seq
                 self._next_seq += 1
-                self._pending.append(_Pending(seq, record_header(seq, payload), payload, item))
+                self._pending.append(_Pending(seq, record_header(seq, payload), payload_parts(payload), item))
                 seqs.append(seq)
             self.stats.appends += len(seqs)
             mine = seqs[-1]
@@ -353,7 +365,7 @@ class WriteAheadLog:
             self._cond.notify_all()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
-        buffers = [part for p in batch for part in (p.header, p.payload)]
+        buffers = [part for p in batch for part in (p.header, *p.parts)]
         segment = self._writable_segment(batch[0].seq)
         assert self._fd is not None
         try:
