@@ -62,6 +62,7 @@ class Analysis:
         self.threads = threads  # kernel threads used (the result does not depend on it)
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.span_u64 = span_u64  # parsed span ids (row order), None if they were not hex
+        self.trace_u64: tuple[np.ndarray, np.ndarray] | None = None  # parsed trace ids (hi, lo) if all were hex
         self.order = order
         self.offsets = offsets
         self.start_ns = start
@@ -401,7 +402,10 @@ def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | N
     arrays = (_arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
               _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
     results = _analyze_traces(order, offsets, arrays, threads)
-    return Analysis(frame, order, offsets, start, end, results, span if hex_ok else None, threads=threads)
+    analysis = Analysis(frame, order, offsets, start, end, results, span if hex_ok else None, threads=threads)
+    if hex_ok and t_hi.shape[0] == frame.height and frame.height:
+        analysis.trace_u64 = (t_hi, t_lo)
+    return analysis
 
 
 def self_time_frame(analysis: Analysis) -> pl.DataFrame:

@@ -264,6 +264,8 @@ class _Spans:
     critical: npt.NDArray[np.int64]  # critical-path ns of the row
     orphans: int
     duplicates: int
+    # parsed ids by row (trace hi, trace lo, span) when every id was lowercase hex
+    ids: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]] | None = None
 
 
 def _service_codes(codes: npt.NDArray[np.int64], values: pl.Series) -> tuple[npt.NDArray[np.int32], pl.Series]:
@@ -306,12 +308,15 @@ def _span_arrays(frame: pl.DataFrame) -> _Spans:
         critical=critical,
         orphans=int(analysis.counts[:, C_ORPHANS].sum()),
         duplicates=int(analysis.counts[:, C_DUPLICATES].sum()),
+        ids=(*analysis.trace_u64, analysis.span_u64) if analysis.trace_u64 is not None and analysis.span_u64 is not None else None,
     )
 
 
-def _linked_producers(frame: pl.DataFrame) -> pl.DataFrame:
+def _linked_producers(frame: pl.DataFrame, sp: _Spans | None = None) -> pl.DataFrame:
     """(consumer row, producer row) for CONSUMER spans linked to a PRODUCER span in the
-    data (any trace). A join of the few consumers with links against the producers."""
+    data (any trace). A join of the few consumers with links against the producers: on
+    the parsed integer ids when the spans' ids were all hex (``sp.ids``), else on the
+    strings."""
     rows = frame.lazy().with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
     links = (
         rows.filter((pl.col(s.KIND) == "consumer") & (pl.col(s.LINKS).list.len() > 0))
@@ -323,8 +328,26 @@ def _linked_producers(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col(s.LINKS).struct.field("span_id").alias(s.SPAN_ID),
         )
     )
-    producers = rows.filter(pl.col(s.KIND) == "producer").select(s.TRACE_ID, s.SPAN_ID, pl.col("row").alias("producer"))
-    return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner", maintain_order="left").select("consumer", "producer").unique(maintain_order=True).collect()
+    if sp is None or sp.ids is None:
+        producers = rows.filter(pl.col(s.KIND) == "producer").select(s.TRACE_ID, s.SPAN_ID, pl.col("row").alias("producer"))
+        return links.join(producers, on=[s.TRACE_ID, s.SPAN_ID], how="inner", maintain_order="left").select(
+            "consumer", "producer").unique(maintain_order=True).collect()
+    from tracelens.analysis.columnar import _hex_ids
+
+    linked = links.collect()
+    t_hi, t_lo, t_ok = _hex_ids(linked[s.TRACE_ID], s.TRACE_ID_HEX_LEN)
+    _, span, s_ok = _hex_ids(linked[s.SPAN_ID], s.SPAN_ID_HEX_LEN)
+    good = t_ok & s_ok  # a link that is not hex names no span of this data
+    keyed_links = pl.DataFrame({"consumer": linked["consumer"].to_numpy()[good], "h": t_hi[good], "l": t_lo[good], "s": span[good]})
+    producer_rows = np.flatnonzero((frame[s.KIND].to_physical() == _PRODUCER).to_numpy())  # duplicates too, as above
+    all_hi, all_lo, all_span = sp.ids
+    producers = pl.DataFrame({"producer": producer_rows, "h": all_hi[producer_rows], "l": all_lo[producer_rows],
+                              "s": all_span[producer_rows]})
+    return (
+        keyed_links.join(producers, on=["h", "l", "s"], how="inner", maintain_order="left")
+        .select("consumer", "producer")
+        .unique(maintain_order=True)
+    )
 
 
 class _NodeNames:
@@ -788,7 +811,7 @@ def service_graph(
     frame = lf.select([c for c in GRAPH_COLUMNS if c in schema_names]).collect()
     frame = s.conform(frame).select(GRAPH_COLUMNS).collect() if frame.columns != list(GRAPH_COLUMNS) else frame
     sp = _span_arrays(frame)
-    resolved = _resolve(sp, _linked_producers(frame), self_loops)
+    resolved = _resolve(sp, _linked_producers(frame, sp), self_loops)
     calls = resolved.calls
     by_entry, unowned = _attribute_critical_path(sp, resolved.is_entry)
     entry = calls["entry_row"].to_numpy()
