@@ -107,3 +107,24 @@ def test_service_graph_is_the_same_on_several_threads(monkeypatch):
     many = service_graph(spans)
     assert one.edges.equals(many.edges) and one.nodes.equals(many.nodes) and one.calls.equals(many.calls)
     assert one.accuracy == many.accuracy
+
+
+def test_trace_grouping_when_the_hash_table_grows():
+    """Mostly one-span traces: far more traces than the table's first size (it grows)."""
+    from tracelens.analysis import _kernels as k
+    from tracelens.analysis.columnar import _group_traces
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    trace = rng.integers(0, 15_000, n).astype(np.uint64)  # ~11,000 distinct, interleaved
+    hi, lo = trace * np.uint64(7), trace ^ np.uint64(0xABCDEF)
+    first: dict[int, int] = {}
+    rows: dict[int, list[int]] = {}
+    for i, t in enumerate(trace.tolist()):
+        first.setdefault(t, len(first))
+        rows.setdefault(t, []).append(i)
+    want_order = np.array([r for t in sorted(first, key=first.get) for r in rows[t]])
+    want_offsets = np.cumsum([0] + [len(rows[t]) for t in sorted(first, key=first.get)])
+    for threads in (1, 2, 3):
+        order, offsets = _group_traces(hi, lo, threads) if threads > 1 else k.group_traces(hi, lo)
+        assert np.array_equal(order, want_order) and np.array_equal(offsets, want_offsets)

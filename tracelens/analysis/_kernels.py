@@ -104,6 +104,32 @@ def parse_hex(data, words, offsets, width, hi, lo, ok):
         lo[i] = lw
 
 
+@njit(cache=True)
+def _trace_table(rows):
+    """An empty trace hash table (int32 slots, -1 = free) for ``rows`` rows: sized for a
+    quarter as many traces and grown by _grow_trace_table when half full -- a table sized
+    by the rows would be touched all over (page faults, cache misses) for few traces."""
+    size = 1024
+    while size < rows // 4:
+        size *= 2
+    return np.full(size, -1, np.int32)
+
+
+@njit(cache=True)
+def _grow_trace_table(slot_trace, trace_hi, trace_lo, count):
+    size = 2 * slot_trace.shape[0]
+    mask = np.uint64(size - 1)
+    bigger = np.full(size, -1, np.int32)
+    for t in range(count):
+        h = (trace_hi[t] * np.uint64(0x9E3779B97F4A7C15)) ^ (trace_lo[t] * np.uint64(0xC2B2AE3D27D4EB4F))
+        h ^= h >> np.uint64(29)
+        slot = h & mask
+        while bigger[slot] != -1:
+            slot = (slot + np.uint64(1)) & mask
+        bigger[slot] = np.int32(t)
+    return bigger
+
+
 @njit(cache=True, nogil=True)
 def group_traces(hi, lo):
     """Trace index per row (first appearance order) and the row order grouped by trace.
@@ -111,11 +137,8 @@ def group_traces(hi, lo):
     Returns (order, offsets): rows of trace t are order[offsets[t]:offsets[t+1]], in
     input order."""
     n = hi.shape[0]
-    size = 1
-    while size < 2 * n + 2:
-        size *= 2
-    mask = np.uint64(size - 1)
-    slot_trace = np.full(size, -1, np.int32)  # int32: half the cache misses
+    slot_trace = _trace_table(n)  # int32: half the cache misses
+    mask = np.uint64(slot_trace.shape[0] - 1)
     trace_hi = np.empty(n, np.uint64)
     trace_lo = np.empty(n, np.uint64)
     trace_of = np.empty(n, np.int64)
@@ -135,6 +158,9 @@ def group_traces(hi, lo):
                 trace_lo[n_traces] = lo[i]
                 trace_of[i] = n_traces
                 n_traces += 1
+                if 2 * n_traces > slot_trace.shape[0]:
+                    slot_trace = _grow_trace_table(slot_trace, trace_hi, trace_lo, n_traces)
+                    mask = np.uint64(slot_trace.shape[0] - 1)
                 break
             if trace_hi[t] == hi[i] and trace_lo[t] == lo[i]:
                 trace_of[i] = t
@@ -748,11 +774,8 @@ def number_traces(hi, lo, r0, r1):
     those rows (first appearance), and per local trace its id halves and row count.
     Disjoint row ranges run on several threads; merge_traces joins them."""
     n = r1 - r0
-    size = 1
-    while size < 2 * n + 2:
-        size *= 2
-    mask = np.uint64(size - 1)
-    slot_trace = np.full(size, -1, np.int32)
+    slot_trace = _trace_table(n)
+    mask = np.uint64(slot_trace.shape[0] - 1)
     trace_hi = np.empty(n, np.uint64)
     trace_lo = np.empty(n, np.uint64)
     count = np.zeros(n, np.int64)
@@ -774,6 +797,9 @@ def number_traces(hi, lo, r0, r1):
                     trace_hi[m] = hi[i]
                     trace_lo[m] = lo[i]
                     m += 1
+                    if 2 * m > slot_trace.shape[0]:
+                        slot_trace = _grow_trace_table(slot_trace, trace_hi, trace_lo, m)
+                        mask = np.uint64(slot_trace.shape[0] - 1)
                     break
                 if trace_hi[t] == hi[i] and trace_lo[t] == lo[i]:
                     break
