@@ -82,3 +82,35 @@ def test_append_otlp_refuses_a_frame_that_is_not_the_contract(tmp_path):
         with pytest.raises(SchemaError):
             store.append_otlp(body, spans.drop(s.NAME))
         assert store.stats()["wal_appends"] == 0
+
+
+def test_validated_requests_are_decoded_by_the_flusher_in_batches(tmp_path):
+    """The receiver's path: append_otlp(body, accepted_count) queues the raw request; the
+    writer's own reads decode it on demand, the flush decodes runs of them together, and
+    frame records in between keep their place."""
+    from tracelens.ingest import validate_otlp_protobuf
+
+    bodies = []
+    for n in range(5):
+        request = ExportTraceServiceRequest.FromString(request_with_one_invalid_span())
+        for span in request.resource_spans[0].scope_spans[0].spans:
+            span.trace_id = bytes([n + 10] * len(span.trace_id))
+        bodies.append(request.SerializeToString())
+    expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
+    framed = expected.with_columns(pl.col(s.TRACE_ID).str.replace_all("0", "f"))
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
+        for n, body in enumerate(bodies):
+            verdict = validate_otlp_protobuf(body)
+            assert (verdict.accepted, verdict.rejected) == (2, 1)
+            store.append_otlp(body, verdict.accepted)
+            if n == 2:
+                store.append(framed)
+        assert store.stats()["wal_backlog_spans"] == 20
+        assert all(item.frame is None for item in store._queue if item.body is not None)  # noqa: SLF001
+        assert store.flush() == 20  # two runs of raw requests, each decoded in one go
+        assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(pl.concat([expected, framed])))
+        late = bodies[0].replace(bytes([10] * 16), bytes([99] * 16))
+        store.append_otlp(late, validate_otlp_protobuf(late).accepted)
+        unflushed = decode_otlp_protobuf(late).spans
+        assert_frame_equal(ordered(store.spans().collect()), ordered(pl.concat([expected, framed, unflushed])))
+    assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(pl.concat([expected, framed, unflushed])))

@@ -38,11 +38,14 @@ class SpanSink(Protocol):
     def backlog_bytes(self) -> int: ...
 
 
-class Decoded(Protocol):
-    spans: pl.DataFrame
+class Verdict(Protocol):
     rejected: int
     rejected_by_reason: dict[str, int]
     errors: tuple[str, ...]
+
+
+class Decoded(Verdict, Protocol):
+    spans: pl.DataFrame
 
 
 Decoder = Callable[[bytes], Decoded]
@@ -80,7 +83,7 @@ def default_decoders() -> dict[Encoding, Decoder]:
     return {Encoding.PROTOBUF: decode_otlp_protobuf, Encoding.JSON: decode_otlp_json}
 
 
-def raw_protobuf_sink(store: SpanSink, decoder: Decoder | None) -> Callable[[bytes, pl.DataFrame], None] | None:
+def raw_protobuf_sink(store: SpanSink, decoder: Decoder | None) -> Callable[[bytes, int], None] | None:
     """``store.append_otlp`` when the store can keep raw OTLP requests in its WAL and the
     protobuf decoder is the one the store uses on replay (any other decoder, e.g. one
     given in a test, could accept different spans than replay would), else None."""
@@ -228,28 +231,48 @@ class Pipeline:
             self.gauge.release(len(body))
 
     def _decode_and_store(self, body: bytes, encoding: Encoding, headers: Mapping[str, Any], peer: str) -> Outcome:
+        values = self._header_values(headers)
+        if encoding is Encoding.PROTOBUF and not values and self._raw_protobuf_sink is not None:
+            return self._validate_and_store_raw(body, peer)
         try:
             result = self._decoders[encoding](body)
         except DecodeError as exc:
             return self.refuse(Reason.UNDECODABLE, f"cannot decode {encoding.name.lower()} request: {exc}", peer)
         spans = result.spans
         if spans.height:
-            values = self._header_values(headers)
             spans = add_resource_attributes(spans, values)
             try:
-                if encoding is Encoding.PROTOBUF and not values and self._raw_protobuf_sink is not None:
-                    # the WAL keeps the request bytes (decoding them again on replay gives
-                    # these very spans): a copy instead of re-encoding the frame
-                    self._raw_protobuf_sink(body, spans)
-                else:
-                    self._store.append(spans)
+                self._store.append(spans)
             except StoreError as exc:
-                # Not the client's fault and possibly transient (disk full): ask for a retry
-                # rather than a 500, which exporters treat as permanent (H8).
-                return self.refuse(STORE_ERROR, f"the span store cannot accept writes: {exc}", peer, retry=True)
+                return self._store_refusal(exc, peer)
+        return self._stored(spans.height, result, peer)
+
+    def _validate_and_store_raw(self, body: bytes, peer: str) -> Outcome:
+        """The protobuf path: validate (what the decoder would accept and reject, without
+        building the frame), then let the WAL keep the request bytes; the flusher decodes
+        acknowledged requests many at a time, and replay decodes them to the same spans."""
+        from tracelens.ingest import validate_otlp_protobuf
+
+        try:
+            verdict = validate_otlp_protobuf(body)
+        except DecodeError as exc:
+            return self.refuse(Reason.UNDECODABLE, f"cannot decode protobuf request: {exc}", peer)
+        if verdict.accepted:
+            try:
+                self._raw_protobuf_sink(body, verdict.accepted)  # type: ignore[misc]
+            except StoreError as exc:
+                return self._store_refusal(exc, peer)
+        return self._stored(verdict.accepted, verdict, peer)
+
+    def _store_refusal(self, exc: StoreError, peer: str) -> Outcome:
+        # Not the client's fault and possibly transient (disk full): ask for a retry rather
+        # than a 500, which exporters treat as permanent (H8).
+        return self.refuse(STORE_ERROR, f"the span store cannot accept writes: {exc}", peer, retry=True)
+
+    def _stored(self, accepted: int, result: Verdict, peer: str) -> Outcome:
         message = partial_success_message(result.rejected_by_reason, result.errors) if result.rejected else ""
-        self.counters.accepted(spans.height, dict(result.rejected_by_reason), message, peer)
-        return Outcome(accepted=spans.height, rejected=result.rejected, message=message)
+        self.counters.accepted(accepted, dict(result.rejected_by_reason), message, peer)
+        return Outcome(accepted=accepted, rejected=result.rejected, message=message)
 
     def _header_values(self, headers: Mapping[str, Any]) -> dict[str, str]:
         values: dict[str, str] = {}

@@ -120,9 +120,41 @@ def _normalise_trace_id(trace_id: str | None) -> str | None:
 
 @dataclass(slots=True)
 class _Queued:
+    """A durable WAL record waiting for the flusher: a frame, or a raw OTLP request the
+    receiver validated without building its frame. Those are decoded when flushed, many
+    together (``_queued_frames``), or when read (and then kept)."""
+
     seq: int
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None
     nbytes: int
+    spans: int
+    body: bytes | None = None
+
+    def decoded(self) -> pl.DataFrame:
+        if self.frame is None:
+            assert self.body is not None
+            self.frame = decode_otlp_record(self.body)  # racing readers decode the same frame
+        return self.frame
+
+
+def _queued_frames(items: list[_Queued]) -> list[pl.DataFrame]:
+    """The frames of queued records, in order; runs of raw OTLP requests are decoded
+    together, which spreads the fixed cost of building a frame over many requests."""
+    from tracelens.ingest import decode_otlp_protobuf_batch
+
+    frames: list[pl.DataFrame] = []
+    raw: list[bytes] = []
+    for item in items:
+        if item.frame is None and item.body is not None:
+            raw.append(item.body)
+            continue
+        if raw:
+            frames.append(decode_otlp_protobuf_batch(raw))
+            raw = []
+        frames.append(item.decoded())
+    if raw:
+        frames.append(decode_otlp_protobuf_batch(raw))
+    return frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +259,7 @@ class Store:
             frame = self._decode_or_count(record)
             if frame is not None:
                 nbytes = queued_bytes(record.payload)
-                self._queue.append(_Queued(record.seq, frame, nbytes))
+                self._queue.append(_Queued(record.seq, frame, nbytes, frame.height))
                 self._backlog_bytes += nbytes
                 self._counters["replayed_spans"] += frame.height
         self._counters["replayed_records"] = len(records)
@@ -290,32 +322,41 @@ class Store:
         except BaseException:
             wal.retract()
             raise
-        wal.append(payload, (frame, len(payload)), announced=True)
+        wal.append(payload, (frame, len(payload), frame.height, None), announced=True)
 
-    def append_otlp(self, body: bytes, spans: pl.DataFrame) -> None:
+    def append_otlp(self, body: bytes, spans: pl.DataFrame | int) -> None:
         """Like ``append(spans)``, for spans the caller got from
         ``tracelens.ingest.decode_otlp_protobuf(body)``: the WAL keeps ``body`` itself (a copy
-        instead of an Arrow IPC encode, ~4x fewer bytes to fsync), the decoded ``spans`` go to
-        the flusher as they are; replay after a crash and read-only readers decode ``body``
-        again, which yields the same spans."""
+        instead of an Arrow IPC encode, ~4x fewer bytes to fsync); replay after a crash and
+        read-only readers decode ``body`` again, which yields the same spans.
+
+        ``spans`` is the decoded frame (it goes to the flusher as it is), or just the number
+        of spans ``tracelens.ingest.validate_otlp_protobuf(body)`` accepted: the flusher then
+        decodes the request, together with its neighbours in the queue (the receiver's path:
+        the acknowledgement waits for the validation and the fsync, not for a frame)."""
         wal = self._writable_wal()
-        # the decoder builds contract frames by construction; comparing full dtypes (enum
-        # categories included) costs ~0.3 ms per request with the GIL held, names ~3 us
-        if spans.columns != SPAN_COLUMNS:
-            msg = "append_otlp() needs a span-contract frame:\n  - " + "\n  - ".join(s.problems(spans))
-            raise SchemaError(msg)
-        if spans.height == 0:
+        if isinstance(spans, int):
+            frame, count = None, spans
+        else:
+            # the decoder builds contract frames by construction; comparing full dtypes (enum
+            # categories included) costs ~0.3 ms per request with the GIL held, names ~3 us
+            if spans.columns != SPAN_COLUMNS:
+                msg = "append_otlp() needs a span-contract frame:\n  - " + "\n  - ".join(s.problems(spans))
+                raise SchemaError(msg)
+            frame, count = spans, spans.height
+        if count == 0:
             return
+        body = bytes(body)  # kept in the queue until flushed: it must not change under us
         payload = encode_otlp_record(body)
         # the queue is sized by the decoded frame (what the flusher holds in memory and
         # writes), so flush batches and the overload threshold mean what they did for IPC
-        wal.append(payload, (spans, queued_bytes(payload)))
+        wal.append(payload, (frame, queued_bytes(payload), count, None if frame is not None else body))
 
     def _queue_committed(self, batch: list[tuple[int, Any]]) -> None:
         """WAL commit callback (in seq order): hand durable frames to the flusher."""
         with self._state:
-            for seq, (frame, nbytes) in batch:
-                self._queue.append(_Queued(seq, frame, nbytes))
+            for seq, (frame, nbytes, spans, body) in batch:
+                self._queue.append(_Queued(seq, frame, nbytes, spans, body))
                 self._backlog_bytes += nbytes
             full = self._backlog_bytes >= self.config.flush_batch_bytes
         if full:
@@ -358,7 +399,8 @@ class Store:
             if not batch:
                 self._retrying = False
                 return 0
-            frame = pl.concat([item.frame for item in batch], how="vertical", rechunk=False)
+            frames = _queued_frames(batch)
+            frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
             self._retrying = True
             self._table.write(frame, wal_seq=batch[-1].seq)
             self._retrying = False
@@ -373,7 +415,7 @@ class Store:
             while self._queue and self._queue[0].seq <= last_seq:  # only flushes pop: the front
                 item = self._queue.popleft()
                 self._backlog_bytes -= item.nbytes
-                spans += item.frame.height
+                spans += item.spans
             if spans:
                 self._flushed_seq = last_seq
                 self._last_flush = datetime.now(UTC)
@@ -525,7 +567,8 @@ class Store:
     def _unflushed_frames(self) -> list[pl.DataFrame]:
         if not self.read_only:
             with self._state:
-                return [item.frame for item in self._queue]
+                items = list(self._queue)
+            return [item.decoded() for item in items]  # decoding outside the lock
         # a reader calls this on every spans(): records are immutable once written, so each
         # is decoded once (a raw OTLP record costs a protobuf decode) and kept while unflushed
         frames, decoded = [], {}
@@ -617,7 +660,7 @@ class Store:
                 result |= {
                     "wal_backlog_bytes": self._backlog_bytes,
                     "wal_backlog_records": len(self._queue),
-                    "wal_backlog_spans": sum(item.frame.height for item in self._queue),
+                    "wal_backlog_spans": sum(item.spans for item in self._queue),
                     "wal_segments": self._wal.segment_count(),
                     "flushed_seq": self._flushed_seq,
                     "last_flush_time": self._last_flush,
