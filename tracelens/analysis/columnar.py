@@ -220,16 +220,8 @@ def _string_chunks(series: pl.Series) -> list[_StringChunk]:
     return out
 
 
-def _pieces(chunks: list[_StringChunk], pieces: int) -> list[tuple[_StringChunk, int, int]]:
-    """(chunk, first, stop) row ranges within chunks, split so that ``pieces`` workers
-    get about the same number of rows."""
-    total = sum(len(c) for c in chunks)
-    step = max(-(-total // max(pieces, 1)), 1)
-    out = []
-    for chunk in chunks:
-        for first in range(0, len(chunk), step):
-            out.append((chunk, first, min(first + step, len(chunk))))
-    return out
+#: rows converted to Arrow buffers at a time when parsing ids
+_SLICE_ROWS = 1 << 18
 
 
 def _hex_ids(series: pl.Series, width: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,12 +232,15 @@ def _hex_ids(series: pl.Series, width: int, threads: int = 1) -> tuple[np.ndarra
     lo = np.zeros(n, np.uint64)
     ok = np.zeros(n, np.bool_)
 
-    def parse(chunk: _StringChunk, first: int, stop: int) -> None:
-        rows = slice(chunk.row0 + first, chunk.row0 + stop)
-        k.parse_hex(chunk.data, chunk.words, chunk.offsets[first : stop + 1], width,
-                    hi[rows] if width > 16 else hi, lo[rows], ok[rows])
+    def parse(row0: int, stop: int) -> None:
+        # Arrow buffers of one slice at a time: a few MB, reused by the allocator, where
+        # the whole column's (hundreds of MB at 10M spans) would be fresh pages to fault in
+        for chunk in _string_chunks(series.slice(row0, stop - row0)):
+            rows = slice(row0 + chunk.row0, row0 + chunk.row0 + len(chunk))
+            k.parse_hex(chunk.data, chunk.words, chunk.offsets, width, hi[rows] if width > 16 else hi, lo[rows], ok[rows])
 
-    run_parallel([lambda piece=piece: parse(*piece) for piece in _pieces(_string_chunks(series), threads)], threads)
+    step = min(_SLICE_ROWS, max(-(-n // threads), 1))
+    run_parallel([lambda a=a: parse(a, min(a + step, n)) for a in range(0, n, step)], threads)
     return hi, lo, ok
 
 
