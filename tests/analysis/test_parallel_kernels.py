@@ -128,3 +128,19 @@ def test_trace_grouping_when_the_hash_table_grows():
     for threads in (1, 2, 3):
         order, offsets = _group_traces(hi, lo, threads) if threads > 1 else k.group_traces(hi, lo)
         assert np.array_equal(order, want_order) and np.array_equal(offsets, want_offsets)
+
+
+def test_skipping_sections_and_clipped_times_changes_nothing_else():
+    import pytest
+
+    frame = pl.concat([random_traces(400, seed) for seed in (31, 32)])
+    full = analyze(frame, threads=1)
+    for threads in (1, 3):
+        lean = analyze(frame, threads=threads, sections=False, clipped=False)
+        for name in ("order", "offsets", "status", "parent", "self_time_ns", "critical_ns", "root_pos",
+                     "duration_ns", "counts", "sec_off"):
+            assert np.array_equal(getattr(full, name), getattr(lean, name)), name
+        assert lean.clipped_start.size == 0 and lean.sec_pos.size == 0
+        with pytest.raises(ValueError, match="sections=False"):
+            _ = lean.sections
+        assert lean.row_arrays()[2].sum() == full.critical_ns.sum()

@@ -280,14 +280,17 @@ def analyze_traces(order, offsets, sid, pid, has_pid, start, end, kind):
 
 
 @njit(cache=True)
-def allocate_outputs(n, n_traces):
+def allocate_outputs(n, n_traces, sections=True, clipped=True):
     """Output arrays of analyze_range for n spans in n_traces traces. Sections: at most
     2k - 1 per trace of k spans (one per descent, one per visited span), so the traces of
-    positions a..b fit in sec_*[2a:2b]."""
+    positions a..b fit in sec_*[2a:2b]. Sections or clipped times not wanted: empty
+    arrays (the kernel then skips those writes)."""
+    n_sec = 2 * n + 1 if sections else 0
+    n_clip = n if clipped else 0
     return (np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-            np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty(n_clip, np.int64), np.empty(n_clip, np.int64),
             np.empty(n_traces, np.int64), np.empty(n_traces, np.int64), np.zeros((n_traces, N_COUNTERS), np.int64),
-            np.empty(2 * n + 1, np.int64), np.empty(2 * n + 1, np.int64), np.empty(2 * n + 1, np.int64),
+            np.empty(n_sec, np.int64), np.empty(n_sec, np.int64), np.empty(n_sec, np.int64),
             np.zeros(n_traces + 1, np.int64))
 
 
@@ -335,6 +338,8 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
         size *= 2
     table = np.empty(size, np.int64)  # per-trace span-id hash table, reused
     pending, reached = -1, 0  # stamp values; a loop walk from p0 marks with -2 - p0
+    keep_sections = sec_pos.shape[0] > 0  # empty output arrays: not wanted, not written
+    keep_clipped = cstart.shape[0] > 0
 
     for t in range(t0, t1):
         a = offsets[t]
@@ -573,9 +578,10 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
                 child = walk_idx[i]
                 ce = l_ce[child]
                 if ce != bound:
-                    sec_pos[n_sec] = a + node
-                    sec_start[n_sec] = ce
-                    sec_end[n_sec] = bound
+                    if keep_sections:
+                        sec_pos[n_sec] = a + node
+                        sec_start[n_sec] = ce
+                        sec_end[n_sec] = bound
                     l_crit[node] += bound - ce
                     n_sec += 1
                 node = child
@@ -584,9 +590,10 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
             cursor[node] = i
             cs = l_cs[node]
             if cs != bound:
-                sec_pos[n_sec] = a + node
-                sec_start[n_sec] = cs
-                sec_end[n_sec] = bound
+                if keep_sections:
+                    sec_pos[n_sec] = a + node
+                    sec_start[n_sec] = cs
+                    sec_end[n_sec] = bound
                 l_crit[node] += bound - cs
                 n_sec += 1
             if node == root:
@@ -601,6 +608,8 @@ def analyze_range(t0, t1, n_sec, order, offsets, sid, pid, has_pid, start, end, 
             parent[p] = a + q if q >= 0 else -1
             self_time[p] = l_self[j]
             critical[p] = l_crit[j]
+            if not keep_clipped:
+                continue
             if walkable[j]:
                 cstart[p] = l_cs[j]
                 cend[p] = l_ce[j]

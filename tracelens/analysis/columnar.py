@@ -77,6 +77,9 @@ class Analysis:
 
     @cached_property
     def sections(self) -> pl.DataFrame:
+        if self.sec_pos.shape[0] != int(self.sec_off[-1]):
+            msg = "this analysis was run with sections=False"
+            raise ValueError(msg)
         section_rows = self.order[self.sec_pos]
         rows = pl.Series(section_rows)
         # the trace id comes from the (small) per-trace column: a local, cheap gather
@@ -347,12 +350,13 @@ def _trace_ranges(offsets: np.ndarray, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a] or [(0, 0)]
 
 
-def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threads: int) -> tuple:
+def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threads: int,
+                    sections: bool = True, clipped: bool = True) -> tuple:
     """k.analyze_traces over trace ranges of about equal span counts, one per thread;
     each range writes its own positions and its sections at 2 * its first position, then
     the sections are packed. Traces are independent, so the answer is the same."""
     n, n_traces = order.shape[0], offsets.shape[0] - 1
-    out = k.allocate_outputs(n, n_traces)
+    out = k.allocate_outputs(n, n_traces, sections, clipped)
     (status, parent, self_time, critical, cstart, cend, root_pos, duration, counts,
      sec_pos, sec_start, sec_end, sec_off) = out
     ranges = _trace_ranges(offsets, threads)
@@ -362,19 +366,19 @@ def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threa
                                    root_pos, duration, counts, sec_pos, sec_start, sec_end, sec_off))
 
     ends = run_parallel([lambda r=r: run(*r) for r in ranges], threads)
-    if len(ranges) == 1:
-        n_sec = ends[0]
-        sec_pos, sec_start, sec_end = sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec]
-    else:  # pack the ranges' sections in place (each moves down) and shift their offsets
-        packed = 0
-        for (t0, t1), end in zip(ranges, ends, strict=True):
-            base = 2 * int(offsets[t0])
-            if base != packed:
+    # pack the ranges' sections in place (each moves down) and shift their offsets;
+    # without sections only the offsets (the counts stay meaningful)
+    packed = 0
+    for (t0, t1), end in zip(ranges, ends, strict=True):
+        base = 2 * int(offsets[t0]) if len(ranges) > 1 else 0
+        if base != packed:
+            if sections:
                 for a in (sec_pos, sec_start, sec_end):
                     a[packed : packed + end - base] = a[base:end]
-                sec_off[t0:t1] += packed - base
-            packed += end - base
-        n_sec = packed
+            sec_off[t0:t1] += packed - base
+        packed += end - base
+    n_sec = packed
+    if sections:
         sec_pos, sec_start, sec_end = sec_pos[:n_sec], sec_start[:n_sec], sec_end[:n_sec]
     sec_off[n_traces] = n_sec
     return (status, parent, self_time, critical, root_pos, duration, counts,
@@ -382,12 +386,15 @@ def _analyze_traces(order: np.ndarray, offsets: np.ndarray, arrays: tuple, threa
 
 
 def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | None = None,
-            *, threads: int | None = None) -> Analysis:
+            *, threads: int | None = None, sections: bool = True, clipped: bool = True) -> Analysis:
     """Run the kernels over every trace in ``spans`` (span contract).
 
     ``extra``: more per-span columns to carry into ``Analysis.spans`` (e.g. a grouping
     key computed from attributes). ``threads``: kernel threads (default
-    :func:`default_threads`); the result does not depend on it."""
+    :func:`default_threads`); the result does not depend on it. ``sections=False`` /
+    ``clipped=False``: skip the critical-path sections / clipped times (critical time per
+    span is still computed) when the caller does not read them -- hundreds of MB at 10M
+    spans."""
     frame = _as_frame(spans, extra or {})
     threads = default_threads(frame.height) if threads is None else max(1, int(threads))
     t_hi, t_lo, span, parent, has_parent, hex_ok = _id_arrays(frame, threads)
@@ -396,7 +403,7 @@ def analyze(spans: pl.DataFrame | pl.LazyFrame, extra: Mapping[str, pl.Expr] | N
     start, end = _ns(frame[s.START]), _ns(frame[s.END])
     arrays = (_arg(span, np.uint64), _arg(parent, np.uint64), _arg(has_parent, np.bool_),
               _arg(start, np.int64), _arg(end, np.int64), _arg(kind, np.uint8))
-    results = _analyze_traces(order, offsets, arrays, threads)
+    results = _analyze_traces(order, offsets, arrays, threads, sections, clipped)
     analysis = Analysis(frame, order, offsets, start, end, results, span if hex_ok else None, threads=threads)
     if hex_ok and t_hi.shape[0] == frame.height and frame.height:
         analysis.trace_u64 = (t_hi, t_lo)

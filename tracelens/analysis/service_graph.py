@@ -287,7 +287,7 @@ def _span_arrays(frame: pl.DataFrame) -> _Spans:
     from tracelens.analysis._kernels import C_DUPLICATES, C_ORPHANS
     from tracelens.analysis.columnar import analyze
 
-    analysis = analyze(frame)
+    analysis = analyze(frame, sections=False, clipped=False)  # critical time per span is all it reads
     parent, trace, critical, duplicate = analysis.row_arrays()
     kind = frame[s.KIND].to_physical().cast(pl.Int8).to_numpy().copy()
     kind[duplicate] = -1
