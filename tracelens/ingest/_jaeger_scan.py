@@ -85,6 +85,11 @@ CHILD_OF_DATA, CHILD_OF_OFF = word_table(("child_of",))
 TF_DATA, TF_OFF = word_table(("false", "true"))
 
 NULL = np.frombuffer(b"null", np.uint8)
+HEX_VALUE = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    HEX_VALUE[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    HEX_VALUE[_c] = 10 + _i
 TRUE = np.frombuffer(b"true", np.uint8)
 FALSE = np.frombuffer(b"false", np.uint8)
 
@@ -203,6 +208,19 @@ def parse_id(buf, pos, n, dec, cur, width):
     if buf[pos] != 34:
         end = skip_value(buf, pos, n, dec, cur, C_DECODED)
         return end, 2, 0, 0
+    # the usual case in one pass: 1..width hex digits, then the closing quote
+    hi = np.uint64(0)
+    lo = np.uint64(0)
+    i = pos + 1
+    while i < n and i - pos - 1 <= width:
+        d = HEX_VALUE[buf[i]]
+        if d == 255:
+            if buf[i] == 34 and i > pos + 1:
+                return i + 1, 1, np.int64(hi), np.int64(lo)
+            break
+        hi = (hi << np.uint64(4)) | (lo >> np.uint64(60))
+        lo = (lo << np.uint64(4)) | np.uint64(d)
+        i += 1
     end, w, off, ln, esc = parse_string(buf, pos, n, dec, cur, C_DECODED)
     if end < 0 or esc:
         return BAIL, 0, 0, 0
