@@ -6,11 +6,17 @@ This is the fast path behind ``critical_path``, ``self_time``, ``latency_share``
 compare them on random trees). Steps:
 
 1. ids -> integers: 16/32-hex ids are parsed from Arrow buffers into uint64 (a trace id
-   is two); if any id is not lowercase hex of the contract's width, exact dense ranks of
-   the strings are used instead (slower, same answer);
+   is two), 8 characters at a time, a slice of rows at a time; if any id is not
+   lowercase hex of the contract's width, exact dense ranks of the strings are used
+   instead (slower, same answer);
 2. ``group_traces``: rows grouped by trace with a hash table, in order of first appearance;
-3. ``analyze_traces``: per trace, deduplicate, link parents, cut loops, pick the primary
+3. ``analyze_range``: per trace, deduplicate, link parents, cut loops, pick the primary
    root, place spans in their clipped parents, walk, sweep (see _kernels.py).
+
+Threads: every step is a nogil kernel over disjoint rows or traces, so ``threads=N``
+(default: numba's thread count for inputs of PARALLEL_MIN_SPANS spans or more) runs
+them on N Python threads; the merge steps make the result bit-identical to one thread
+(tests/analysis/test_parallel_kernels.py).
 
 Strings are never copied per span: results are scattered back to input row order and
 attached to the input frame as columns.
