@@ -156,9 +156,19 @@ def parse_key(buf, pos, n, dec, cur):
     whitespace, field index or -1)."""
     if pos >= n or buf[pos] != 34:
         return BAIL, -1
-    end, w, off, ln, _esc = parse_string(buf, pos, n, dec, cur, C_DECODED)
-    if end < 0:
-        return BAIL, -1
+    # plain ASCII keys (all of Jaeger's) without a call; anything else: parse_string
+    i = pos + 1
+    while i < n:
+        c = buf[i]
+        if c == 34 or c == 92 or c < 32 or c >= 128:
+            break
+        i += 1
+    if i < n and buf[i] == 34:
+        end, w, off, ln = i + 1, W_INPUT, pos + 1, i - pos - 1
+    else:
+        end, w, off, ln, _esc = parse_string(buf, pos, n, dec, cur, C_DECODED)
+        if end < 0:
+            return BAIL, -1
     src = buf if w == W_INPUT else dec
     k = -1
     if ln > 0:
