@@ -14,6 +14,10 @@ reads), then times, in CPU seconds on one core (POLARS_MAX_THREADS=1), in the sa
   loop into rows (the straightforward Python importer, CRISP's approach);
 * the target (issue 3: >= 250,000 spans/s) and the load average (the machine is shared).
 
+Each of those runs in a fresh interpreter, as `tracelens import` does (a process that has
+just generated and written 75 MB of JSON makes large allocations measurably slower: the same
+decode is also timed in this process and printed, for comparison).
+
 The Jaeger kernels are loaded (compiled on the first run on a machine) before the timing,
 like the analysis kernels; their load time is printed separately.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,46 +75,104 @@ def main() -> int:
         size = sum(p.stat().st_size for p in paths)
         print(f"{frame.height:,} spans in {args.traces:,} traces as {len(paths)} Jaeger JSON files ({size / 2**20:.0f} MiB)")
         print(f"load average before: {load_average()}")
-        latency_share(frame.head(1000))  # compile/load the kernels outside the timing
-        started = time.perf_counter()
-        decode_jaeger_json(json.dumps(encode_jaeger_json(frame.head(10))))
-        print(f"Jaeger kernels loaded in {time.perf_counter() - started:.2f} s (compiled on a machine's first run)")
+        results = {kind: measure_in_fresh_process(kind, paths, tmp) for kind in MEASUREMENTS if kind != "store" or args.store}
+        print(f"Jaeger kernels loaded in {results['tracelens']['kernel_load']:.2f} s (compiled on a machine's first run)")
+        ours = results["tracelens"]
+        rate = ours["spans"] / ours["total"]
+        print(f"tracelens : decode {ours['decode']:6.2f} s + analysis {ours['analysis']:5.2f} s = {ours['total']:6.2f} s CPU"
+              f"  {rate:>10,.0f} spans/s  ({ours['services']} services)")
+        if "store" in results:
+            r = results["store"]
+            print(f"import    : decode+store {r['decode']:6.2f} s + read {r['read']:5.2f} s + analysis {r['analysis']:5.2f} s"
+                  f" = {r['total']:6.2f} s CPU  {r['spans'] / r['total']:>10,.0f} spans/s  ({r['services']} services)")
+        r = results["json_loads"]
+        print(f"baseline  : json.loads only (parsing, nothing else)            {r['total']:6.2f} s CPU  {r['spans'] / r['total']:>10,.0f} spans/s")
+        r = results["json_dicts"]
+        baseline_rate = r["spans"] / r["total"]
+        print(f"baseline  : json.load + per-span dicts only (no analysis) {r['total']:6.2f} s CPU  {baseline_rate:>10,.0f} spans/s")
+        # the same decode inside this process, after it generated and wrote the files: its
+        # heap (75 MB of JSON text freed, a big frame alive) makes big allocations slower
+        started = clock()
+        decoded = [decode_file(p).spans for p in paths]
+        parsed = clock()
+        latency_share(pl.concat(decoded), by="service")
+        done = clock()
+        print(f"tracelens : (in the generating process: decode {parsed - started:.2f} s + analysis {done - parsed:.2f} s"
+              f" = {done - started:.2f} s CPU, {frame.height / (done - started):,.0f} spans/s)")
+        target = 250_000
+        print(f"target    : >= {target:,} spans/s -> {'met' if rate >= target else 'NOT met'}"
+              f" ({rate / baseline_rate:.1f}x the json.load baseline)")
+        print(f"load average after: {load_average()}")
+    return 0
 
+
+#: two spans (a root and its child) to load the kernels before the timing
+TINY_TRACE = json.dumps({"data": [{"traceID": "1", "processes": {"p": {"serviceName": "s"}}, "spans": [
+    {"traceID": "1", "spanID": "1", "operationName": "a", "startTime": 1, "duration": 10, "processID": "p"},
+    {"traceID": "1", "spanID": "2", "operationName": "b", "startTime": 2, "duration": 5, "processID": "p",
+     "references": [{"refType": "CHILD_OF", "traceID": "1", "spanID": "1"}]}]}]}).encode()
+
+#: what is timed, each in a fresh interpreter (as `tracelens import` runs), CPU seconds
+MEASUREMENTS = ("tracelens", "store", "json_loads", "json_dicts")
+
+
+def measure_in_fresh_process(kind: str, paths: list[Path], tmp: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--measure", kind, "--tmp", tmp, *map(str, paths)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(kind: str, paths: list[Path], tmp: str) -> dict[str, float]:
+    """One measurement (runs in the child process)."""
+    import polars as pl
+
+    if kind == "tracelens":
+        from tracelens.ingest.jaeger import decode_jaeger_fast
+
+        started = time.perf_counter()
+        tiny = decode_jaeger_fast(TINY_TRACE)  # load the decoder's kernels
+        kernel_load = time.perf_counter() - started
+        assert tiny is not None and tiny.spans.height == 2
+        latency_share(tiny.spans)  # and the analysis kernels
         started = clock()
         decoded = [decode_file(p).spans for p in paths]
         parsed = clock()
         spans = pl.concat(decoded)
         table = latency_share(spans, by="service")
         done = clock()
-        total = done - started
-        rate = spans.height / total
-        print(f"tracelens : decode {parsed - started:6.2f} s + analysis {done - parsed:5.2f} s = {total:6.2f} s CPU"
-              f"  {rate:>10,.0f} spans/s  ({table.height} services)")
-        if args.store:
-            print(import_into_store(paths, tmp))
+        return {"spans": spans.height, "decode": parsed - started, "analysis": done - parsed, "total": done - started,
+                "services": table.height, "kernel_load": kernel_load}
+    if kind == "store":
+        from tracelens.cli.import_ import _import_file
+        from tracelens.config import StoreConfig
+        from tracelens.store import Store
 
+        latency_share(decode_jaeger_json(TINY_TRACE).spans)  # load the kernels
+        data = Path(tmp) / "store"
         started = clock()
-        rows = 0
+        with Store.open(data, StoreConfig(path=data)) as store:
+            count = sum(_import_file(store, p)["spans"] for p in paths)
+        imported = clock()
+        with Store.open(data, StoreConfig(path=data)) as store:
+            stored = store.spans().collect()
+        read = clock()
+        table = latency_share(stored, by="service")
+        done = clock()
+        return {"spans": count, "decode": imported - started, "read": read - imported, "analysis": done - read,
+                "total": done - started, "services": table.height}
+    started = clock()
+    rows = 0
+    if kind == "json_loads":
         for p in paths:
             rows += sum(len(trace["spans"]) for trace in json.loads(p.read_bytes())["data"])
-        parse_only = clock() - started
-        print(f"baseline  : json.loads only (parsing, nothing else)            {parse_only:6.2f} s CPU  {rows / parse_only:>10,.0f} spans/s")
-
-        started = clock()
-        rows = 0
+    else:
         for p in paths:
             for trace in json.loads(p.read_text())["data"]:
                 for span in trace["spans"]:
                     _ = {"trace": span["traceID"], "span": span["spanID"], "name": span["operationName"],
                          "start": span["startTime"], "dur": span["duration"], "tags": {t["key"]: t["value"] for t in span["tags"]}}
                     rows += 1
-        baseline = clock() - started
-        print(f"baseline  : json.load + per-span dicts only (no analysis) {baseline:6.2f} s CPU  {rows / baseline:>10,.0f} spans/s")
-        target = 250_000
-        print(f"target    : >= {target:,} spans/s -> {'met' if rate >= target else 'NOT met'}"
-              f" ({rate / (rows / baseline):.1f}x the json.load baseline)")
-        print(f"load average after: {load_average()}")
-    return 0
+    return {"spans": rows, "total": clock() - started}
 
 
 def load_average() -> str:
@@ -119,27 +182,13 @@ def load_average() -> str:
         return "n/a"
 
 
-def import_into_store(paths: list[Path], tmp: str) -> str:
-    """`tracelens import` of the files (decode + append in chunks + flush on close), then
-    the analysis on the stored spans."""
-    from tracelens.cli.import_ import _import_file
-    from tracelens.config import StoreConfig
-    from tracelens.store import Store
-
-    data = Path(tmp) / "store"
-    started = clock()
-    with Store.open(data, StoreConfig(path=data)) as store:
-        spans = sum(_import_file(store, p)["spans"] for p in paths)
-    imported = clock()
-    with Store.open(data, StoreConfig(path=data)) as store:
-        stored = store.spans().collect()
-    read = clock()
-    table = latency_share(stored, by="service")
-    done = clock()
-    total = done - started
-    return (f"import    : decode+store {imported - started:6.2f} s + read {read - imported:5.2f} s + analysis "
-            f"{done - read:5.2f} s = {total:6.2f} s CPU  {spans / total:>10,.0f} spans/s  ({table.height} services)")
-
-
 if __name__ == "__main__":
+    if "--measure" in sys.argv:
+        child = argparse.ArgumentParser()
+        child.add_argument("--measure", required=True)
+        child.add_argument("--tmp", required=True)
+        child.add_argument("paths", nargs="+", type=Path)
+        opts = child.parse_args()
+        print(json.dumps(measure(opts.measure, opts.paths, opts.tmp)))
+        raise SystemExit(0)
     raise SystemExit(main())
