@@ -394,3 +394,24 @@ def test_decode_file_uses_the_fast_path_and_keeps_other_formats(tmp_path, monkey
 
     monkeypatch.setattr(files, "decode_jaeger_fast", lambda _data: None)
     assert decode_file(tmp_path / "j.json").spans.equals(expected.spans)
+
+
+def test_decode_file_reads_jaeger_without_json_loads(tmp_path, monkeypatch):
+    """The whole point: no Python object per value on the file path."""
+    import tracelens.ingest._jsonvalues as jsonvalues
+    import tracelens.ingest.files as files
+
+    data = json.dumps(FAST_CASES["tags of every type"]).encode()
+    (tmp_path / "j.json").write_bytes(data)
+    expected = decode_jaeger_reference(data)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("json.loads called")
+
+    monkeypatch.setattr(files.json, "loads", refuse)
+    monkeypatch.setattr(jsonvalues.json, "loads", refuse)
+    assert decode_file(tmp_path / "j.json").spans.equals(expected.spans)
+    with pytest.raises(AssertionError, match="json.loads called"):
+        decode_file_path = tmp_path / "fallback.json"
+        decode_file_path.write_bytes(FALLBACK_CASES["duplicate tag keys"])
+        decode_file(decode_file_path)
