@@ -273,8 +273,37 @@ def parse_int_value(buf, pos, n, dec, cur):
     return BAIL, 0
 
 
+def key_lut(words: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Open-addressing table: fnv(key) & (size - 1) -> index of the key in ``words`` (-1 empty)."""
+    size = 1 << max(6, (4 * len(words) - 1).bit_length())
+    lut = np.full(size, -1, np.int64)
+    for i, word in enumerate(words):
+        h = 0xCBF29CE484222325
+        for b in word.encode():
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        slot = h & (size - 1)
+        while lut[slot] >= 0:
+            slot = (slot + 1) & (size - 1)
+        lut[slot] = i
+    return lut
+
+
 @njit(cache=True, _nrt=False)
-def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off):
+def lookup_key(src, off, ln, h, words, words_off, lut):
+    """Index of src[off:off+ln] (whose fnv hash is h) in ``words`` via ``lut``, or -1."""
+    mask = len(lut) - 1
+    slot = h & mask
+    while True:
+        k = lut[slot]
+        if k < 0:
+            return -1
+        if same_bytes(src, off, ln, words, words_off[k], words_off[k + 1] - words_off[k]):
+            return k
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True, _nrt=False)
+def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut):
     """A tags/fields value (null or a list of tag objects) -> end; rows appended to A."""
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
@@ -433,8 +462,9 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off):
                 return BAIL
         kw = A[row, A_KEY_W]
         src = source(buf, dec, consts, kw)
-        A[row, A_KEY_HASH] = fnv(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN])
-        A[row, A_KEY_ID] = match_exact(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN], tag_keys, tag_keys_off)
+        h = fnv(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN])
+        A[row, A_KEY_HASH] = h
+        A[row, A_KEY_ID] = lookup_key(src, A[row, A_KEY_OFF], A[row, A_KEY_LEN], h, tag_keys, tag_keys_off, tag_lut)
         pos, more = next_member(buf, pos, n, 93)
         if pos < 0:
             return BAIL
@@ -525,7 +555,7 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
 
 
 @njit(cache=True, _nrt=False)
-def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off):
+def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off, tag_lut):
     if buf[pos] == 110:
         return skip_literal(buf, pos, n, NULL)
     pos, more = open_container(buf, pos, n, 91, 93)
@@ -558,7 +588,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off):
                     return BAIL
                 seen |= 2
                 first = cur[C_TAGS]
-                pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
+                pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
                 Lg[row, L_TAG_FIRST] = first
                 Lg[row, L_TAG_END] = cur[C_TAGS]
             else:
@@ -575,7 +605,7 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off):
 
 
 @njit(cache=True, _nrt=False)
-def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, tag_keys_off):
+def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, tag_keys_off, tag_lut):
     row = cur[C_SPANS]
     cur[C_SPANS] += 1
     for c in range(S_COLS):
@@ -647,12 +677,12 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
                 S[row, S_HAS_FLAGS] = 1
         elif k == K_TAGS:
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
             S[row, S_TAG_FIRST] = first
             S[row, S_TAG_END] = cur[C_TAGS]
         elif k == K_LOGS:
             first = cur[C_LOGS]
-            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off)
+            pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off, tag_lut)
             S[row, S_LOG_FIRST] = first
             S[row, S_LOG_END] = cur[C_LOGS]
         elif k == K_REFERENCES:
@@ -686,7 +716,7 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
 
 
 @njit(cache=True, _nrt=False)
-def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off):
+def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off, tag_lut):
     row = cur[C_PROCS] - 1
     P[row, P_NAME_W] = W_INPUT
     P[row, P_NAME_OFF] = 0
@@ -721,7 +751,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off
                 return BAIL
             seen |= 2
             first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off)
+            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
             P[row, P_TAG_FIRST] = first
             P[row, P_TAG_END] = cur[C_TAGS]
         else:
@@ -738,8 +768,9 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off
         A[a, A_KEY_W] = W_CONST
         A[a, A_KEY_OFF] = CONST_SERVICE_NAME[0]
         A[a, A_KEY_LEN] = CONST_SERVICE_NAME[1]
-        A[a, A_KEY_HASH] = fnv(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1])
-        A[a, A_KEY_ID] = match_exact(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1], tag_keys, tag_keys_off)
+        h = fnv(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1])
+        A[a, A_KEY_HASH] = h
+        A[a, A_KEY_ID] = lookup_key(consts, CONST_SERVICE_NAME[0], CONST_SERVICE_NAME[1], h, tag_keys, tag_keys_off, tag_lut)
         A[a, A_TYPE] = T_STRING
         A[a, A_NUM] = 0
         A[a, A_STR_W] = P[row, P_NAME_W]
@@ -751,7 +782,7 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off
 
 
 @njit(cache=True, _nrt=False)
-def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off):
+def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off, tag_lut):
     t = cur[C_TRACES]
     cur[C_TRACES] += 1
     T[t, TR_TID_STATE] = 2  # absent: span.get("traceID", None) -> b""
@@ -790,7 +821,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, t, tag_keys, tag_keys_off)
+                    pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, t, tag_keys, tag_keys_off, tag_lut)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)
@@ -826,7 +857,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
                     pos = skip_ws(buf, pos + 1, n)
                     if pos >= n or buf[pos] != 123:
                         return BAIL  # a null process is {}: not modelled
-                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off)
+                    pos = parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off, tag_lut)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 125)
@@ -855,7 +886,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
 
 
 @njit(cache=True, nogil=True)
-def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off):
+def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off, tag_lut):
     """The whole document -> (status, cursors, tables..., decoded buffer); status BAIL
     means: use the reference decoder."""
     n = len(buf)
@@ -870,7 +901,7 @@ def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off):
     dec = np.empty(n, np.uint8)
     u = unmanaged
     status = parse_document(u(buf), n, u(dec), u(consts), u(cur), u(T), u(S), u(R), u(Lg), u(P), u(A), u(F),
-                            u(tag_keys), u(tag_keys_off))
+                            u(tag_keys), u(tag_keys_off), u(tag_lut))
     if status == 0:
         bits = F.view(np.int64)
         for row in range(cur[C_TAGS]):
@@ -881,7 +912,7 @@ def scan_jaeger(buf, capacity, consts, tag_keys, tag_keys_off):
 
 
 @njit(cache=True, _nrt=False)
-def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off):
+def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off, tag_lut):
     pos = skip_ws(buf, 0, n)
     pos, inner = open_container(buf, pos, n, 123, 125)
     if pos < 0:
@@ -906,7 +937,7 @@ def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag
                 while more:
                     if buf[pos] != 123:
                         return BAIL
-                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off)
+                    pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off, tag_lut)
                     if pos < 0:
                         return BAIL
                     pos, more = next_member(buf, pos, n, 93)

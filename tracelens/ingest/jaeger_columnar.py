@@ -56,6 +56,7 @@ class _KeyTable:
             keys += [k for k in p.keys if k not in keys]
         self.keys = tuple(keys)
         self.data, self.offsets = word_table(self.keys)
+        self.lut = j.key_lut(self.keys)
         n = len(keys)
         self.special = np.array([_SPECIAL.get(k, 0) for k in keys], np.int64)
         self.is_special = (self.special > 0).astype(np.int64)
@@ -91,7 +92,7 @@ def decode_jaeger_columnar(data: bytes) -> DecodeResult | None:
     buf = np.frombuffer(data, np.uint8)
     capacity = j.count_objects(buf) + 1  # every trace, span, tag, log, reference, process is an object
     status, cur, T, S, R, Lg, P, A, dec = j.scan_jaeger(
-        buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets
+        buf, capacity, _CONSTS, _KEYS.data, _KEYS.offsets, _KEYS.lut
     )
     if status < 0:
         return None
