@@ -20,6 +20,8 @@ from numba import njit
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from tracelens.ingest._wire import utf8_ok  # the same strict UTF-8 as upb and Python
+
 BAIL = -1
 MAX_SKIP_DEPTH = 64  # deeper skipped values go to the reference (json's own limit is ~1000)
 
@@ -74,44 +76,6 @@ def skip_ws(buf, pos, n):
         else:
             break
     return pos
-
-
-@njit(cache=True, _nrt=False)
-def utf8_ok(buf, start, end):
-    """Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as Python decodes it."""
-    i = start
-    while i < end:
-        c = buf[i]
-        if c < 0x80:
-            i += 1
-            continue
-        if c < 0xC2:
-            return False
-        if c < 0xE0:
-            if i + 1 >= end or (buf[i + 1] & 0xC0) != 0x80:
-                return False
-            i += 2
-        elif c < 0xF0:
-            if i + 2 >= end:
-                return False
-            c1 = buf[i + 1]
-            lo = 0xA0 if c == 0xE0 else 0x80
-            hi = 0x9F if c == 0xED else 0xBF
-            if c1 < lo or c1 > hi or (buf[i + 2] & 0xC0) != 0x80:
-                return False
-            i += 3
-        elif c < 0xF5:
-            if i + 3 >= end:
-                return False
-            c1 = buf[i + 1]
-            lo = 0x90 if c == 0xF0 else 0x80
-            hi = 0x8F if c == 0xF4 else 0xBF
-            if c1 < lo or c1 > hi or (buf[i + 2] & 0xC0) != 0x80 or (buf[i + 3] & 0xC0) != 0x80:
-                return False
-            i += 4
-        else:
-            return False
-    return True
 
 
 @njit(cache=True, inline="always", _nrt=False)
