@@ -60,6 +60,13 @@ FIELDS = (
  K_REFERENCES, K_START, K_DURATION, K_FLAGS, K_TAGS, K_LOGS, K_PROCESS_ID, K_PROCESS, K_PARENT_SPAN_ID,
  K_REF_TYPE, K_KEY, K_TYPE, K_VALUE, K_TIMESTAMP, K_FIELDS, K_SERVICE_NAME) = range(len(FIELDS))
 FIELD_DATA, FIELD_OFF = word_table(FIELDS)
+# per object: the fields whose repetition the scanner refuses (member_key)
+ONCE_TRACE = (1 << K_TRACE_ID) | (1 << K_SPANS) | (1 << K_PROCESSES)
+ONCE_SPAN = (1 << len(FIELDS)) - 1  # every known field
+ONCE_REF = (1 << K_REF_TYPE) | (1 << K_TRACE_ID) | (1 << K_SPAN_ID)
+ONCE_TAG = (1 << K_KEY) | (1 << K_TYPE) | (1 << K_VALUE)
+ONCE_LOG = (1 << K_TIMESTAMP) | (1 << K_FIELDS)
+ONCE_PROCESS = (1 << K_SERVICE_NAME) | (1 << K_TAGS)
 
 
 def _lut_slot(word: bytes) -> int:
@@ -211,6 +218,42 @@ def open_container(buf, pos, n, opener, closer):
 
 
 @njit(cache=True, _nrt=False)
+def member_key(buf, pos, n, dec, cur, seen, once):
+    """parse_key, and a field of the mask ``once`` met twice in one object -> BAIL (json
+    keeps the last value; the scanner keeps the first): (pos, field index, seen bits)."""
+    pos, k = parse_key(buf, pos, n, dec, cur)
+    if k >= 0 and (once >> k) & 1:
+        if (seen >> k) & 1:
+            return BAIL, k, seen
+        seen |= 1 << k
+    return pos, k, seen
+
+
+@njit(cache=True, _nrt=False)
+def after_member(buf, pos, n, closer):
+    """After a member's value (or BAIL): (position of the next member, more?) or BAIL."""
+    if pos < 0:
+        return BAIL, False
+    return next_member(buf, pos, n, closer)
+
+
+@njit(cache=True, _nrt=False)
+def parse_name_into(buf, pos, n, dec, cur, M, row, c_w, c_off, c_len):
+    """A string (its source, offset, length into M[row] at c_w, c_off, c_len) or null (M
+    unchanged) -> end; anything else is str(value): not modelled, BAIL."""
+    c = buf[pos]
+    if c == 34:
+        pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
+        M[row, c_w] = w
+        M[row, c_off] = off
+        M[row, c_len] = ln
+        return pos
+    if c == 110:
+        return skip_literal(buf, pos, n, NULL)
+    return BAIL
+
+
+@njit(cache=True, _nrt=False)
 def parse_id(buf, pos, n, dec, cur, width):
     """An id value at pos -> (end, state, hi, lo). state 1: valid (hex, 1..width digits,
     left-padded), 2: anything else the reference turns into b"" (not a string, empty, too
@@ -333,27 +376,11 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur)
+            pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_TAG)
             if pos < 0 or pos >= n:
                 return BAIL
-            if k == K_KEY or k == K_TYPE or k == K_VALUE:
-                bit = 1 << (k - K_KEY)
-                if seen & bit:
-                    return BAIL
-                seen |= bit
             if k == K_KEY:
-                c = buf[pos]
-                if c == 34:
-                    pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
-                    if pos < 0:
-                        return BAIL
-                    A[row, A_KEY_W] = w
-                    A[row, A_KEY_OFF] = off
-                    A[row, A_KEY_LEN] = ln
-                elif c == 110:
-                    pos = skip_literal(buf, pos, n, NULL)
-                else:
-                    return BAIL
+                pos = parse_name_into(buf, pos, n, dec, cur, A, row, A_KEY_W, A_KEY_OFF, A_KEY_LEN)
             elif k == K_TYPE:
                 if buf[pos] == 34:
                     pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
@@ -393,9 +420,7 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_
                     pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-            if pos < 0:
-                return BAIL
-            pos, inner = next_member(buf, pos, n, 125)
+            pos, inner = after_member(buf, pos, n, 125)
             if pos < 0:
                 return BAIL
         # the value, as jaeger.tag_value + _rows.typed would make it
@@ -474,6 +499,16 @@ def parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_
 
 
 @njit(cache=True, _nrt=False)
+def parse_tags_into(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut, M, row, c_first, c_end):
+    """parse_tags, and the rows it appended to A as M[row, c_first:c_end] -> end."""
+    first = cur[C_TAGS]
+    pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
+    M[row, c_first] = first
+    M[row, c_end] = cur[C_TAGS]
+    return pos
+
+
+@njit(cache=True, _nrt=False)
 def has_duplicate_keys(A, lo, hi):
     """Do rows lo:hi share a key hash? (dicts keep the first position, json the last value)."""
     m = hi - lo
@@ -510,14 +545,9 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur)
+            pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_REF)
             if pos < 0 or pos >= n:
                 return BAIL
-            if k == K_REF_TYPE or k == K_TRACE_ID or k == K_SPAN_ID:
-                bit = 1 if k == K_REF_TYPE else (2 if k == K_TRACE_ID else 4)
-                if seen & bit:
-                    return BAIL
-                seen |= bit
             if k == K_REF_TYPE:
                 if buf[pos] == 34:
                     pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
@@ -543,9 +573,7 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
                 R[row, R_SID] = lo
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-            if pos < 0:
-                return BAIL
-            pos, inner = next_member(buf, pos, n, 125)
+            pos, inner = after_member(buf, pos, n, 125)
             if pos < 0:
                 return BAIL
         pos, more = next_member(buf, pos, n, 93)
@@ -574,28 +602,18 @@ def parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off, 
         if pos < 0:
             return BAIL
         while inner:
-            pos, k = parse_key(buf, pos, n, dec, cur)
+            pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_LOG)
             if pos < 0 or pos >= n:
                 return BAIL
             if k == K_TIMESTAMP:
-                if seen & 1:
-                    return BAIL
-                seen |= 1
                 pos, value = parse_int_value(buf, pos, n, dec, cur)
                 Lg[row, L_TIME] = value * 1000
             elif k == K_FIELDS:
-                if seen & 2:
-                    return BAIL
-                seen |= 2
-                first = cur[C_TAGS]
-                pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
-                Lg[row, L_TAG_FIRST] = first
-                Lg[row, L_TAG_END] = cur[C_TAGS]
+                pos = parse_tags_into(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut,
+                                      Lg, row, L_TAG_FIRST, L_TAG_END)
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-            if pos < 0:
-                return BAIL
-            pos, inner = next_member(buf, pos, n, 125)
+            pos, inner = after_member(buf, pos, n, 125)
             if pos < 0:
                 return BAIL
         pos, more = next_member(buf, pos, n, 93)
@@ -627,14 +645,9 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur)
+        pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_SPAN)
         if pos < 0 or pos >= n:
             return BAIL
-        if k >= 0:
-            bit = 1 << k
-            if seen & bit:
-                return BAIL
-            seen |= bit
         if k == K_TRACE_ID:
             pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
             S[row, S_TID_STATE] = st
@@ -652,16 +665,7 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)  # not a str: ignored
         elif k == K_OPERATION:
-            c = buf[pos]
-            if c == 34:
-                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
-                S[row, S_NAME_W] = w
-                S[row, S_NAME_OFF] = off
-                S[row, S_NAME_LEN] = ln
-            elif c == 110:
-                pos = skip_literal(buf, pos, n, NULL)
-            else:
-                return BAIL
+            pos = parse_name_into(buf, pos, n, dec, cur, S, row, S_NAME_W, S_NAME_OFF, S_NAME_LEN)
         elif k == K_START:
             pos, value = parse_int_value(buf, pos, n, dec, cur)
             S[row, S_START] = value * 1000
@@ -676,10 +680,8 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
                 S[row, S_FLAGS] = value
                 S[row, S_HAS_FLAGS] = 1
         elif k == K_TAGS:
-            first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
-            S[row, S_TAG_FIRST] = first
-            S[row, S_TAG_END] = cur[C_TAGS]
+            pos = parse_tags_into(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut,
+                                  S, row, S_TAG_FIRST, S_TAG_END)
         elif k == K_LOGS:
             first = cur[C_LOGS]
             pos = parse_logs(buf, pos, n, dec, consts, cur, Lg, A, F, tag_keys, tag_keys_off, tag_lut)
@@ -691,25 +693,15 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
             S[row, S_REF_FIRST] = first
             S[row, S_REF_END] = cur[C_REFS]
         elif k == K_PROCESS_ID:
-            c = buf[pos]
-            if c == 34:
-                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
-                S[row, S_PID_W] = w
-                S[row, S_PID_OFF] = off
-                S[row, S_PID_LEN] = ln
-            elif c == 110:
-                pos = skip_literal(buf, pos, n, NULL)
-            else:
-                return BAIL  # str(number) etc.: not modelled
+            # str(number) etc.: not modelled
+            pos = parse_name_into(buf, pos, n, dec, cur, S, row, S_PID_W, S_PID_OFF, S_PID_LEN)
         elif k == K_PROCESS:
             if buf[pos] == 123:
                 return BAIL  # an inline process object: not modelled
             pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
         else:
             pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-        if pos < 0:
-            return BAIL
-        pos, inner = next_member(buf, pos, n, 125)
+        pos, inner = after_member(buf, pos, n, 125)
         if pos < 0:
             return BAIL
     return pos
@@ -729,36 +721,17 @@ def parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur)
+        pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_PROCESS)
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_SERVICE_NAME:
-            if seen & 1:
-                return BAIL
-            seen |= 1
-            c = buf[pos]
-            if c == 34:
-                pos, w, off, ln, _e = parse_string(buf, pos, n, dec, cur, C_DECODED)
-                P[row, P_NAME_W] = w
-                P[row, P_NAME_OFF] = off
-                P[row, P_NAME_LEN] = ln
-            elif c == 110:
-                pos = skip_literal(buf, pos, n, NULL)
-            else:
-                return BAIL
+            pos = parse_name_into(buf, pos, n, dec, cur, P, row, P_NAME_W, P_NAME_OFF, P_NAME_LEN)
         elif k == K_TAGS:
-            if seen & 2:
-                return BAIL
-            seen |= 2
-            first = cur[C_TAGS]
-            pos = parse_tags(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut)
-            P[row, P_TAG_FIRST] = first
-            P[row, P_TAG_END] = cur[C_TAGS]
+            pos = parse_tags_into(buf, pos, n, dec, consts, cur, A, F, tag_keys, tag_keys_off, tag_lut,
+                                  P, row, P_TAG_FIRST, P_TAG_END)
         else:
             pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-        if pos < 0:
-            return BAIL
-        pos, inner = next_member(buf, pos, n, 125)
+        pos, inner = after_member(buf, pos, n, 125)
         if pos < 0:
             return BAIL
     if P[row, P_NAME_LEN] > 0:
@@ -797,14 +770,9 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
     if pos < 0:
         return BAIL
     while inner:
-        pos, k = parse_key(buf, pos, n, dec, cur)
+        pos, k, seen = member_key(buf, pos, n, dec, cur, seen, ONCE_TRACE)
         if pos < 0 or pos >= n:
             return BAIL
-        if k == K_TRACE_ID or k == K_SPANS or k == K_PROCESSES:
-            bit = 1 << k
-            if seen & bit:
-                return BAIL
-            seen |= bit
         if k == K_TRACE_ID:
             pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
             T[t, TR_TID_STATE] = st
@@ -822,9 +790,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
                     if buf[pos] != 123:
                         return BAIL
                     pos = parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, t, tag_keys, tag_keys_off, tag_lut)
-                    if pos < 0:
-                        return BAIL
-                    pos, more = next_member(buf, pos, n, 93)
+                    pos, more = after_member(buf, pos, n, 93)
                     if pos < 0:
                         return BAIL
                 T[t, TR_SPAN_END] = cur[C_SPANS]
@@ -858,17 +824,13 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
                     if pos >= n or buf[pos] != 123:
                         return BAIL  # a null process is {}: not modelled
                     pos = parse_process(buf, pos, n, dec, consts, cur, P, A, F, tag_keys, tag_keys_off, tag_lut)
-                    if pos < 0:
-                        return BAIL
-                    pos, more = next_member(buf, pos, n, 125)
+                    pos, more = after_member(buf, pos, n, 125)
                     if pos < 0:
                         return BAIL
                 T[t, TR_PROC_END] = cur[C_PROCS]
         else:
             pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-        if pos < 0:
-            return BAIL
-        pos, inner = next_member(buf, pos, n, 125)
+        pos, inner = after_member(buf, pos, n, 125)
         if pos < 0:
             return BAIL
     # ids given by the trace (traceID may follow "spans"): spans, then their references
@@ -938,16 +900,12 @@ def parse_document(buf, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag
                     if buf[pos] != 123:
                         return BAIL
                     pos = parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, tag_keys_off, tag_lut)
-                    if pos < 0:
-                        return BAIL
-                    pos, more = next_member(buf, pos, n, 93)
+                    pos, more = after_member(buf, pos, n, 93)
                     if pos < 0:
                         return BAIL
         else:
             pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
-        if pos < 0:
-            return BAIL
-        pos, inner = next_member(buf, pos, n, 125)
+        pos, inner = after_member(buf, pos, n, 125)
         if pos < 0:
             return BAIL
     if skip_ws(buf, pos, n) != n or not has_data:
