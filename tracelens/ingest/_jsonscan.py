@@ -397,6 +397,24 @@ def skip_scalar(buf, pos, n, dec, cur, dec_at):
 
 
 @njit(cache=True, _nrt=False)
+def skip_member_key(buf, pos, n, dec, cur, dec_at):
+    """At an object member's key: position of its value (after the key, ':' and whitespace;
+    inside the buffer), or BAIL."""
+    if buf[pos] != 34:
+        return BAIL
+    pos = skip_scalar(buf, pos, n, dec, cur, dec_at)
+    if pos < 0:
+        return BAIL
+    pos = skip_ws(buf, pos, n)
+    if pos >= n or buf[pos] != 58:
+        return BAIL
+    pos = skip_ws(buf, pos + 1, n)
+    if pos >= n:
+        return BAIL
+    return pos
+
+
+@njit(cache=True, _nrt=False)
 def skip_value(buf, pos, n, dec, cur, dec_at):
     """Position after the JSON value at pos (validated, not kept), or BAIL. Decoded strings
     written while skipping are discarded (the side buffer's cursor is restored)."""
@@ -432,16 +450,8 @@ def skip_value(buf, pos, n, dec, cur, dec_at):
         else:
             # first element
             if is_obj:
-                if buf[pos] != 34:
-                    return BAIL
-                pos = skip_scalar(buf, pos, n, dec, cur, dec_at)
+                pos = skip_member_key(buf, pos, n, dec, cur, dec_at)
                 if pos < 0:
-                    return BAIL
-                pos = skip_ws(buf, pos, n)
-                if pos >= n or buf[pos] != 58:
-                    return BAIL
-                pos = skip_ws(buf, pos + 1, n)
-                if pos >= n:
                     return BAIL
             if buf[pos] == 123 or buf[pos] == 91:
                 continue
@@ -461,16 +471,8 @@ def skip_value(buf, pos, n, dec, cur, dec_at):
                 if pos >= n:
                     return BAIL
                 if in_obj:
-                    if buf[pos] != 34:
-                        return BAIL
-                    pos = skip_scalar(buf, pos, n, dec, cur, dec_at)
+                    pos = skip_member_key(buf, pos, n, dec, cur, dec_at)
                     if pos < 0:
-                        return BAIL
-                    pos = skip_ws(buf, pos, n)
-                    if pos >= n or buf[pos] != 58:
-                        return BAIL
-                    pos = skip_ws(buf, pos + 1, n)
-                    if pos >= n:
                         return BAIL
                 if buf[pos] == 123 or buf[pos] == 91:
                     descended = True
