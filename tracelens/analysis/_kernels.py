@@ -115,15 +115,21 @@ def _trace_table(rows):
     return np.full(size, -1, np.int32)
 
 
+@njit(cache=True, _nrt=False)
+def trace_slot(hi, lo, mask):
+    """First slot of a trace id (hi, lo) in an open-addressing table of mask + 1 slots."""
+    h = (hi * np.uint64(0x9E3779B97F4A7C15)) ^ (lo * np.uint64(0xC2B2AE3D27D4EB4F))
+    h ^= h >> np.uint64(29)
+    return h & mask
+
+
 @njit(cache=True)
 def _grow_trace_table(slot_trace, trace_hi, trace_lo, count):
     size = 2 * slot_trace.shape[0]
     mask = np.uint64(size - 1)
     bigger = np.full(size, -1, np.int32)
     for t in range(count):
-        h = (trace_hi[t] * np.uint64(0x9E3779B97F4A7C15)) ^ (trace_lo[t] * np.uint64(0xC2B2AE3D27D4EB4F))
-        h ^= h >> np.uint64(29)
-        slot = h & mask
+        slot = trace_slot(trace_hi[t], trace_lo[t], mask)
         while bigger[slot] != -1:
             slot = (slot + np.uint64(1)) & mask
         bigger[slot] = np.int32(t)
@@ -147,9 +153,7 @@ def group_traces(hi, lo):
         if i > 0 and hi[i] == hi[i - 1] and lo[i] == lo[i - 1]:
             trace_of[i] = trace_of[i - 1]  # rows of a trace often arrive together
             continue
-        h = (hi[i] * np.uint64(0x9E3779B97F4A7C15)) ^ (lo[i] * np.uint64(0xC2B2AE3D27D4EB4F))
-        h ^= h >> np.uint64(29)
-        slot = h & mask
+        slot = trace_slot(hi[i], lo[i], mask)
         while True:
             t = slot_trace[slot]
             if t == -1:
@@ -795,9 +799,7 @@ def number_traces(hi, lo, r0, r1):
         if j > 0 and hi[i] == hi[i - 1] and lo[i] == lo[i - 1]:
             t = local[j - 1]
         else:
-            h = (hi[i] * np.uint64(0x9E3779B97F4A7C15)) ^ (lo[i] * np.uint64(0xC2B2AE3D27D4EB4F))
-            h ^= h >> np.uint64(29)
-            slot = h & mask
+            slot = trace_slot(hi[i], lo[i], mask)
             while True:
                 t = slot_trace[slot]
                 if t == -1:
@@ -837,9 +839,7 @@ def merge_traces(trace_hi, trace_lo, count):
     total = np.zeros(m, np.int64)
     g_count = 0
     for j in range(m):
-        h = (trace_hi[j] * np.uint64(0x9E3779B97F4A7C15)) ^ (trace_lo[j] * np.uint64(0xC2B2AE3D27D4EB4F))
-        h ^= h >> np.uint64(29)
-        slot = h & mask
+        slot = trace_slot(trace_hi[j], trace_lo[j], mask)
         while True:
             g = slot_trace[slot]
             if g == -1:
