@@ -25,6 +25,7 @@ from tracelens.ingest._jsonscan import (
     BAIL,
     CONST_NONE,
     CONST_SERVICE_NAME,
+    HEX_VALUE,
     NUM_FLOAT,
     NUM_INT,
     NUM_INT_BIG,
@@ -92,11 +93,6 @@ CHILD_OF_DATA, CHILD_OF_OFF = word_table(("child_of",))
 TF_DATA, TF_OFF = word_table(("false", "true"))
 
 NULL = np.frombuffer(b"null", np.uint8)
-HEX_VALUE = np.full(256, 255, np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    HEX_VALUE[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    HEX_VALUE[_c] = 10 + _i
 TRUE = np.frombuffer(b"true", np.uint8)
 FALSE = np.frombuffer(b"false", np.uint8)
 
@@ -285,14 +281,8 @@ def parse_id(buf, pos, n, dec, cur, width):
     hi = np.uint64(0)
     lo = np.uint64(0)
     for k in range(off, off + ln):
-        c = buf[k]
-        if 48 <= c <= 57:
-            d = c - 48
-        elif 97 <= c <= 102:
-            d = c - 87
-        elif 65 <= c <= 70:
-            d = c - 55
-        else:
+        d = HEX_VALUE[buf[k]]
+        if d == 255:
             for j in range(off, off + ln):
                 if buf[j] == 32:
                     return BAIL, 0, 0, 0

@@ -78,6 +78,14 @@ def skip_ws(buf, pos, n):
     return pos
 
 
+# value of a hex digit (either case); 255: not one
+HEX_VALUE = np.full(256, 255, np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    HEX_VALUE[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    HEX_VALUE[_c] = 10 + _i
+
+
 @njit(cache=True, inline="always", _nrt=False)
 def hex4(buf, pos, n):
     """The code unit of the 4 hex digits at pos, or -1."""
@@ -85,14 +93,8 @@ def hex4(buf, pos, n):
         return -1
     v = 0
     for k in range(4):
-        c = buf[pos + k]
-        if 48 <= c <= 57:
-            d = c - 48
-        elif 97 <= c <= 102:
-            d = c - 87
-        elif 65 <= c <= 70:
-            d = c - 55
-        else:
+        d = HEX_VALUE[buf[pos + k]]
+        if d == 255:
             return -1
         v = v * 16 + d
     return v
