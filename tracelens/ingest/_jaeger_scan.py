@@ -293,6 +293,18 @@ def parse_id(buf, pos, n, dec, cur, width):
 
 
 @njit(cache=True, _nrt=False)
+def parse_id_into(buf, pos, n, dec, cur, width, M, row, c_state, c_hi, c_lo):
+    """parse_id, its state and halves into M[row] at c_state, c_hi, c_lo (c_hi < 0: a
+    span id, no high half kept) -> end."""
+    pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, width)
+    M[row, c_state] = st
+    if c_hi >= 0:
+        M[row, c_hi] = hi
+    M[row, c_lo] = lo
+    return pos
+
+
+@njit(cache=True, _nrt=False)
 def parse_int_value(buf, pos, n, dec, cur):
     """as_int for the fast path: an integer literal or null (0) -> (end, value); else BAIL."""
     c = buf[pos]
@@ -553,14 +565,9 @@ def parse_refs(buf, pos, n, dec, consts, cur, R, span, child_of, child_of_off):
                     pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
                     R[row, R_CHILD_OF] = 0  # str(None).upper() etc. is not CHILD_OF
             elif k == K_TRACE_ID:
-                pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
-                R[row, R_TID_STATE] = st
-                R[row, R_TID_HI] = hi
-                R[row, R_TID_LO] = lo
+                pos = parse_id_into(buf, pos, n, dec, cur, 32, R, row, R_TID_STATE, R_TID_HI, R_TID_LO)
             elif k == K_SPAN_ID:
-                pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
-                R[row, R_SID_STATE] = st
-                R[row, R_SID] = lo
+                pos = parse_id_into(buf, pos, n, dec, cur, 16, R, row, R_SID_STATE, -1, R_SID)
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)
             pos, inner = after_member(buf, pos, n, 125)
@@ -639,19 +646,12 @@ def parse_span(buf, pos, n, dec, consts, cur, S, R, Lg, A, F, trace, tag_keys, t
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_TRACE_ID:
-            pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
-            S[row, S_TID_STATE] = st
-            S[row, S_TID_HI] = hi
-            S[row, S_TID_LO] = lo
+            pos = parse_id_into(buf, pos, n, dec, cur, 32, S, row, S_TID_STATE, S_TID_HI, S_TID_LO)
         elif k == K_SPAN_ID:
-            pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
-            S[row, S_SID_STATE] = st
-            S[row, S_SID] = lo
+            pos = parse_id_into(buf, pos, n, dec, cur, 16, S, row, S_SID_STATE, -1, S_SID)
         elif k == K_PARENT_SPAN_ID:
             if buf[pos] == 34:
-                pos, st, _hi, lo = parse_id(buf, pos, n, dec, cur, 16)
-                S[row, S_PSID_STATE] = st
-                S[row, S_PSID] = lo
+                pos = parse_id_into(buf, pos, n, dec, cur, 16, S, row, S_PSID_STATE, -1, S_PSID)
             else:
                 pos = skip_value(buf, pos, n, dec, cur, C_DECODED)  # not a str: ignored
         elif k == K_OPERATION:
@@ -764,10 +764,7 @@ def parse_trace(buf, pos, n, dec, consts, cur, T, S, R, Lg, P, A, F, tag_keys, t
         if pos < 0 or pos >= n:
             return BAIL
         if k == K_TRACE_ID:
-            pos, st, hi, lo = parse_id(buf, pos, n, dec, cur, 32)
-            T[t, TR_TID_STATE] = st
-            T[t, TR_TID_HI] = hi
-            T[t, TR_TID_LO] = lo
+            pos = parse_id_into(buf, pos, n, dec, cur, 32, T, t, TR_TID_STATE, TR_TID_HI, TR_TID_LO)
         elif k == K_SPANS:
             if buf[pos] == 110:
                 pos = skip_literal(buf, pos, n, NULL)
