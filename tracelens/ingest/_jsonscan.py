@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.core import cgutils
-from numba.extending import intrinsic
 
-from tracelens.ingest._wire import utf8_ok  # the same strict UTF-8 as upb and Python
+from tracelens.ingest._wire import unmanaged, utf8_ok  # utf8_ok: the same strict UTF-8 as upb and Python
 
 BAIL = -1
 MAX_SKIP_DEPTH = 64  # deeper skipped values go to the reference (json's own limit is ~1000)
@@ -46,25 +44,8 @@ _INT64_MAX_DIV10 = 922337203685477580
 
 # Kernels that allocate nothing are compiled without the NRT (_nrt=False): numba then
 # emits no reference counting at all around their array arguments (measured: ~150 ns per
-# span object of the Jaeger scan were incref/decref calls on the tables passed down).
-# Why unmanaged() in the entry points: every call between (non-inlined) numba functions increfs and decrefs each array
-# argument with atomic operations; a copy of the array struct with a NULL meminfo is not
-# refcounted. The owning arrays stay alive in the entry function's frame. (As in _wire.py.)
-@intrinsic
-def unmanaged(typingctx, arr):
-    def codegen(context, builder, signature, args):
-        src = context.make_array(signature.args[0])(context, builder, value=args[0])
-        dst = context.make_array(signature.return_type)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
-
-    return arr(arr), codegen
+# span object of the Jaeger scan were incref/decref calls on the tables passed down). The
+# entry points pass unmanaged() views of the arrays they own (see _wire.py for why).
 
 
 @njit(cache=True, inline="always", _nrt=False)
