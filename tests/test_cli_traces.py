@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -48,14 +49,16 @@ def test_traces_json_lists_every_trace_newest_first(tmp_path):
     }
 
 
+def listed_ids(tmp_path, *args: str) -> list[str]:
+    """The trace ids `tracelens traces --json ARGS` lists, in order."""
+    result = CliRunner().invoke(cli, ["traces", "--data", str(tmp_path), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return [r["trace_id"] for r in json.loads(result.output)]
+
+
 def test_traces_filters_sort_and_limit(tmp_path):
     _store(tmp_path)
-    runner = CliRunner()
-
-    def ids(*args: str) -> list[str]:
-        result = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--json", *args])
-        assert result.exit_code == 0, result.output
-        return [r["trace_id"] for r in json.loads(result.output)]
+    ids = functools.partial(listed_ids, tmp_path)
 
     assert ids("--since", "1h") == [trace_id_for("fresh"), trace_id_for("slow")]
     assert ids("--service", "web") == [trace_id_for("slow"), trace_id_for("old")]
@@ -84,11 +87,7 @@ def test_traces_user_mistakes_are_one_line_errors(tmp_path):
 def test_traces_search_options(tmp_path):
     _store(tmp_path)
     runner = CliRunner()
-
-    def ids(*args: str) -> list[str]:
-        result = runner.invoke(cli, ["traces", "--data", str(tmp_path), "--json", *args])
-        assert result.exit_code == 0, result.output
-        return [r["trace_id"] for r in json.loads(result.output)]
+    ids = functools.partial(listed_ids, tmp_path)
 
     assert ids("--error") == [trace_id_for("slow")]
     assert ids("--service", "web", "--error") == []  # the error is on the db span: one span must match all
