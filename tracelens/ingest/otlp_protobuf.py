@@ -9,7 +9,7 @@ against the reference decoder (otlp_reference.py) on generated and mutated reque
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -82,20 +82,24 @@ def decode_otlp_protobuf_batch(bodies: Sequence[bytes]) -> pl.DataFrame:
     requests at a time (concatenated protobuf messages are one message whose repeated
     fields are concatenated, so one scan covers several requests). DecodeError if any body
     is invalid (validate each one first, as the receiver does)."""
-    frames: list[pl.DataFrame] = []
+    frames = [_scan(b"".join(group)).result().spans for group in _byte_bounded_groups(bodies, BATCH_BYTES)]
+    if not frames:
+        return s.empty_frame()
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
+
+
+def _byte_bounded_groups(bodies: Sequence[bytes], limit: int) -> Iterator[list[bytes]]:
+    """Consecutive bodies, grouped up to ``limit`` bytes (a bigger body is a group alone)."""
     group: list[bytes] = []
     size = 0
     for body in bodies:
-        if group and size + len(body) > BATCH_BYTES:
-            frames.append(_scan(b"".join(group)).result().spans)
+        if group and size + len(body) > limit:
+            yield group
             group, size = [], 0
         group.append(bytes(body))
         size += len(body)
     if group:
-        frames.append(_scan(group[0] if len(group) == 1 else b"".join(group)).result().spans)
-    if not frames:
-        return s.empty_frame()
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
+        yield group
 
 
 def _scan(data: bytes) -> _Builder:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import itertools
 import logging
 import os
 import signal
@@ -143,17 +144,11 @@ def _queued_frames(items: list[_Queued]) -> list[pl.DataFrame]:
     from tracelens.ingest import decode_otlp_protobuf_batch
 
     frames: list[pl.DataFrame] = []
-    raw: list[bytes] = []
-    for item in items:
-        if item.frame is None and item.body is not None:
-            raw.append(item.body)
-            continue
+    for raw, run in itertools.groupby(items, key=lambda item: item.frame is None and item.body is not None):
         if raw:
-            frames.append(decode_otlp_protobuf_batch(raw))
-            raw = []
-        frames.append(item.decoded())
-    if raw:
-        frames.append(decode_otlp_protobuf_batch(raw))
+            frames.append(decode_otlp_protobuf_batch([item.body for item in run]))
+        else:
+            frames.extend(item.decoded() for item in run)
     return frames
 
 
@@ -169,8 +164,9 @@ def _predecode(items: list[_Queued]) -> None:
     from tracelens.ingest import decode_otlp_protobuf_batch
 
     frame = decode_otlp_protobuf_batch([item.body for item in items if item.body is not None])
-    if frame.height != sum(item.spans for item in items):
-        log.warning("pre-decoded %d spans where validation counted %d; the flusher decodes them", frame.height, sum(item.spans for item in items))
+    expected = sum(item.spans for item in items)
+    if frame.height != expected:
+        log.warning("pre-decoded %d spans where validation counted %d; the flusher decodes them", frame.height, expected)
         return
     offset = 0
     for item in items:
