@@ -126,29 +126,17 @@ def parse_string(buf, pos, n, dec, cur, dec_at):
 @njit(cache=True, _nrt=False)
 def parse_string_rest(buf, pos, n, dec, cur, dec_at, i):
     """parse_string from buf[i], the first byte that is not plain ASCII."""
+    # one pass to the closing quote (escapes are skipped whole; they are ASCII), then the
+    # raw UTF-8 is validated; only an escaped string is copied and decoded
     high = False
-    while i < n:
-        c = buf[i]
-        if c == 34:  # '"'
-            if high and not utf8_ok(buf, pos + 1, i):
-                return BAIL, 0, 0, 0, False
-            return i + 1, W_INPUT, pos + 1, i - pos - 1, False
-        if c == 92:  # backslash
-            break
-        if c < 32:
-            return BAIL, 0, 0, 0, False
-        if c >= 128:
-            high = True
-        i += 1
-    if i >= n:
-        return BAIL, 0, 0, 0, False
-    # escaped: validate the raw UTF-8 first (escapes are ASCII), then decode
+    escaped = False
     e = i
     while e < n:
         c = buf[e]
-        if c == 34:
+        if c == 34:  # '"'
             break
-        if c == 92:
+        if c == 92:  # backslash
+            escaped = True
             e += 2
             continue
         if c < 32:
@@ -160,6 +148,8 @@ def parse_string_rest(buf, pos, n, dec, cur, dec_at, i):
         return BAIL, 0, 0, 0, False
     if high and not utf8_ok(buf, pos + 1, e):
         return BAIL, 0, 0, 0, False
+    if not escaped:
+        return e + 1, W_INPUT, pos + 1, e - pos - 1, False
     start = cur[dec_at]
     j = start
     for k in range(pos + 1, i):
