@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -112,3 +113,29 @@ def test_import_detects_jaeger_and_zipkin_files(tmp_path):
     assert result.exit_code == 0, result.output
     summary = tracelens.open(data).traces(sort="start")
     assert sorted(zip(summary["root_service"], summary["root_name"])) == [("jaegered", "GET /jaeger"), ("zipper", "get /zip")]
+
+
+def test_import_decodes_files_in_parallel_and_reports_them_in_order(tmp_path):
+    paths = []
+    for n in range(5):  # files of different sizes finish decoding out of order
+        path = tmp_path / f"part-{n}.json"
+        spans = [_span(f"{n + 1:032x}", f"{n + 1:04x}{k + 1:012x}", f"op-{k}") for k in range((5 - n) * 40)]
+        path.write_text(_otlp_json(spans, service=f"svc-{n}"))
+        paths.append(path)
+    data = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["import", *map(str, paths), "--data", str(data), "--jobs", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(Path(f["file"]).name, f["spans"]) for f in report["files"]] == [(p.name, (5 - n) * 40) for n, p in enumerate(paths)]
+    store = tracelens.open(data)
+    stats = store.stats()
+    assert stats["wal_backlog_records"] == 0 and stats["table_rows"] == report["spans"] == 600  # straight into the table
+    counts = store.spans().group_by("service_name").len().collect()
+    assert dict(counts.iter_rows()) == {f"svc-{n}": (5 - n) * 40 for n in range(5)}
+
+
+def test_import_jobs_must_be_positive(tmp_path):
+    good, _ = _files(tmp_path)
+    result = CliRunner().invoke(cli, ["import", str(good), "--data", str(tmp_path / "d"), "--jobs", "0"])
+    assert result.exit_code == 2
+    assert "--jobs" in result.output and "Traceback" not in result.output

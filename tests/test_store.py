@@ -105,6 +105,47 @@ def test_the_same_spans_twice_are_visible_and_stored_once(tmp_path):
         assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
 
 
+def test_load_writes_straight_into_the_table_without_the_wal(tmp_path):
+    frame = traces_frame(["a", "b"])
+    with Store.open(tmp_path) as store:
+        assert store.load(frame) == frame.height
+        stats = store.stats()
+        assert (stats["wal_appends"], stats["wal_backlog_spans"], stats["spans_loaded"]) == (0, 0, frame.height)
+        assert physical_rows(tmp_path).height == frame.height  # committed before load returned
+        assert store.load(frame.head(0)) == 0
+    assert not any(p.stat().st_size for p in (tmp_path / "wal").glob("*") if p.is_file())
+    reader = tracelens.open(tmp_path)
+    assert_frame_equal(canonical(reader.spans().collect()), canonical(frame))
+    with Store.open(tmp_path) as store:  # loading again (an import run twice): stored once
+        store.load(frame)
+        assert store.stats()["flushed_seq"] == 0  # loads leave the WAL mark alone
+        assert_frame_equal(canonical(store.spans().collect()), canonical(frame))
+        assert store.compact()["duplicates_removed"] == frame.height
+    assert physical_rows(tmp_path).height == frame.height
+
+
+def test_load_mixes_with_appended_spans_and_keeps_the_wal_mark(tmp_path):
+    first, second = traces_frame(["a"]), traces_frame(["b"])
+    with Store.open(tmp_path) as store:
+        store.append(first)
+        store.flush()
+        mark = store.stats()["flushed_seq"]
+        store.load(second)
+        assert store.stats()["flushed_seq"] == mark
+    with Store.open(tmp_path) as store:  # a reopen replays nothing: the mark still covers `first`
+        assert store.stats()["replayed_records"] == 0
+        assert_frame_equal(canonical(store.spans().collect()), canonical(pl.concat([first, second])))
+
+
+def test_load_refuses_frames_outside_the_contract_and_read_only_stores(tmp_path):
+    frame = traces_frame(["a"])
+    with Store.open(tmp_path) as store:
+        with pytest.raises(SchemaError, match="load"):
+            store.load(frame.drop(s.NAME))
+    with pytest.raises(StoreError, match="read-only"):
+        tracelens.open(tmp_path).load(frame)
+
+
 def test_trace_lookup_and_not_found(tmp_path):
     frame = traces_frame(["a", "b", "c"])
     with Store.open(tmp_path) as store:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +12,22 @@ import click
 
 from tracelens.cli.common import data_option, echo_json, handle_errors, json_option
 
-#: spans per WAL record: keeps records (and the memory of one encode) bounded for big files
-APPEND_CHUNK_SPANS = 50_000
+#: spans per table file written by one load: bounds the memory of one Parquet encode
+#: (the Arrow copy of the rows) for big files; row groups inside are smaller anyway
+LOAD_CHUNK_SPANS = 500_000
+#: files decoded at once by default: the scanners run without the GIL and the Parquet
+#: encode too, so two decoders keep a 2-core machine busy (benchmarks/import_analysis.py);
+#: each file in flight is held in memory whole
+DEFAULT_JOBS = 2
 
 
 def _reasons(by_reason: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(by_reason.items()))
 
 
-def _import_file(store: Any, path: Path) -> dict[str, Any]:
-    """Decode one file and append its spans; the per-file report (never raises for data)."""
+def import_file(store: Any, path: Path) -> dict[str, Any]:
+    """Decode one file and load its spans into the table (``Store.load``: no WAL, the file
+    is the durable copy); the per-file report (never raises for data)."""
     from tracelens.errors import DecodeError
     from tracelens.ingest import decode_file
 
@@ -29,8 +37,8 @@ def _import_file(store: Any, path: Path) -> dict[str, Any]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return {"file": str(path), "error": reason, "spans": 0, "rejected": 0}
     frame = result.spans
-    for offset in range(0, frame.height, APPEND_CHUNK_SPANS):
-        store.append(frame.slice(offset, APPEND_CHUNK_SPANS))
+    for offset in range(0, frame.height, LOAD_CHUNK_SPANS):
+        store.load(frame.slice(offset, LOAD_CHUNK_SPANS))
     return {
         "file": str(path),
         "spans": frame.height,
@@ -41,17 +49,38 @@ def _import_file(store: Any, path: Path) -> dict[str, Any]:
     }
 
 
+def import_files(store: Any, paths: Iterable[Path], jobs: int = DEFAULT_JOBS) -> Iterator[dict[str, Any]]:
+    """``import_file`` over ``paths`` with up to ``jobs`` files in flight (decoding one
+    while another is written); reports come in the order of ``paths``."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="tracelens-import") as pool:
+        pending: deque[Future[dict[str, Any]]] = deque()
+        for path in paths:
+            if len(pending) >= max(1, jobs):  # bounded: at most ``jobs`` decoded files in memory
+                yield pending.popleft().result()
+            pending.append(pool.submit(import_file, store, path))
+        while pending:
+            yield pending.popleft().result()
+
+
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @data_option
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+    help="Files decoded at once (each is held in memory while in flight).",
+)
 @json_option
 @handle_errors
-def import_(files: tuple[Path, ...], data: Path, as_json: bool) -> None:
+def import_(files: tuple[Path, ...], data: Path, jobs: int, as_json: bool) -> None:
     """Import trace files into the span store (created if needed): OTLP JSON, OTLP protobuf,
     Jaeger JSON (as the Jaeger UI downloads it) and Zipkin v2 JSON, optionally gzipped;
     the format is detected from the content. Spans with invalid ids are rejected one by one
     (reported as warnings), the rest is stored; spans already in the store are not
-    duplicated. Exit code 1 if a file cannot be read or decoded.
+    duplicated. Spans go straight into the table, not through the write-ahead log: the
+    files are their durable copy, so after a crash simply import them again. Exit code 1
+    if a file cannot be read or decoded.
 
     \b
     Example:
@@ -76,10 +105,8 @@ def import_(files: tuple[Path, ...], data: Path, as_json: bool) -> None:
             transient=True,
             disable=as_json or not err.is_terminal,
         ) as progress:
-            task = progress.add_task("import", total=len(files), name="")
-            for path in files:
-                progress.update(task, name=path.name)
-                report = _import_file(store, path)
+            task = progress.add_task("import", total=len(files), name=files[0].name)
+            for path, report in zip(files, import_files(store, files, jobs), strict=True):
                 reports.append(report)
                 if "error" in report:
                     err.print(f"Error: {path}: {report['error']}", markup=False, highlight=False, soft_wrap=True)
@@ -90,7 +117,7 @@ def import_(files: tuple[Path, ...], data: Path, as_json: bool) -> None:
                         f"({_reasons(report['rejected_by_reason'])}){example}",
                         markup=False, highlight=False, soft_wrap=True,
                     )
-                progress.advance(task)
+                progress.update(task, advance=1, name=path.name)
     failed = [r for r in reports if "error" in r]
     spans = sum(r["spans"] for r in reports)
     if as_json:

@@ -233,6 +233,7 @@ class Store:
         self._counters = {
             "flushes": 0,
             "spans_flushed": 0,
+            "spans_loaded": 0,  # written by load() (imports), not through the WAL
             "flush_errors": 0,
             "compactions": 0,
             "undecodable_records": 0,
@@ -343,6 +344,29 @@ class Store:
             wal.retract()
             raise
         wal.append(payload, (frame, len(payload), frame.height, None), announced=True)
+
+    def load(self, frame: pl.DataFrame) -> int:
+        """Write ``frame`` (span contract) straight into the table in one commit, bypassing
+        the WAL; returns the rows written. For bulk loads whose source stays on disk
+        (``tracelens import``): the WAL exists so that an acknowledged request survives a
+        crash, and a file being imported is its own durable copy. A crash before the commit
+        leaves nothing of this frame (import again); spans loaded twice are deduplicated on
+        read and removed by compaction. Thread-safe: callers may decode in parallel, writes
+        are serialised with the flusher's (and compaction's) commits.
+
+        Costs a Parquet encode and a commit, where ``append`` also encodes an Arrow IPC
+        record, writes and fsyncs it, and later flushes it (benchmarks/import_analysis.py)."""
+        self._writable_wal()
+        if frame.schema != s.SPAN_SCHEMA:
+            msg = "load() needs a span-contract frame:\n  - " + "\n  - ".join(s.problems(frame))
+            raise SchemaError(msg)
+        if frame.height == 0:
+            return 0
+        with self._flush_lock:
+            written = self._table.write(frame, wal_seq=None)
+        with self._state:
+            self._counters["spans_loaded"] += written
+        return written
 
     def append_otlp(self, body: bytes, spans: pl.DataFrame | int) -> None:
         """Like ``append(spans)``, for spans the caller got from

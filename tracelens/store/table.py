@@ -405,9 +405,11 @@ class SpanTable:
             return self._actions[1]
 
     # --- writing ----------------------------------------------------------------------
-    def write(self, frame: pl.DataFrame, wal_seq: int, *, sort: bool = FLUSH_SORTED) -> int:
+    def write(self, frame: pl.DataFrame, wal_seq: int | None, *, sort: bool = FLUSH_SORTED) -> int:
         """Append a contract frame (deduplicated within itself) in one Delta commit that also
-        records ``wal_seq``. Returns the number of rows written.
+        records ``wal_seq`` (None: a bulk load that did not come through the WAL, e.g.
+        ``tracelens import``; the table's WAL mark stays as it is). Returns the number of
+        rows written.
 
         Files are written by pyarrow (``write_flush_file``) straight from the contract
         frame and fsync'd, then committed with their statistics as Delta add actions; the
@@ -415,20 +417,26 @@ class SpanTable:
         rows = drop_duplicate_spans(frame)
         if sort:
             rows = rows.sort(s.TRACE_ID)
-        properties = CommitProperties(
-            custom_metadata={WAL_SEQ_METADATA: str(wal_seq)},
-            app_transactions=[Transaction(app_id=APP_ID, version=wal_seq)],
-            max_commit_retries=COMMIT_RETRIES,
-        )
         with self._lock:
-            actions = self._write_files(day_parts(rows))
-            table = self._table_for_append()
-            table.create_write_transaction(
-                actions, mode="append", schema=_arrow_table_schema(), partition_by=[DAY], commit_properties=properties
-            )
-            table.update_incremental()
-            self._sync_log(table.version())
+            self._commit(self._write_files(day_parts(rows)), wal_seq)
         return rows.height
+
+    def _commit(self, actions: list[AddAction], wal_seq: int | None) -> None:
+        """One Delta append commit of written files (+ the WAL mark), made durable."""
+        if wal_seq is None:
+            properties = CommitProperties(max_commit_retries=COMMIT_RETRIES)
+        else:
+            properties = CommitProperties(
+                custom_metadata={WAL_SEQ_METADATA: str(wal_seq)},
+                app_transactions=[Transaction(app_id=APP_ID, version=wal_seq)],
+                max_commit_retries=COMMIT_RETRIES,
+            )
+        table = self._table_for_append()
+        table.create_write_transaction(
+            actions, mode="append", schema=_arrow_table_schema(), partition_by=[DAY], commit_properties=properties
+        )
+        table.update_incremental()
+        self._sync_log(table.version())
 
     def _table_for_append(self) -> DeltaTable:
         # The writer process is the table's only writer and refreshes after each of its own
@@ -467,16 +475,7 @@ class SpanTable:
         """Append already-prepared table rows (``to_table_frame`` output) without a WAL mark:
         for bulk loads (benchmarks) that bypass the WAL entirely."""
         with self._lock:
-            actions = self._write_files([(day, part.drop(DAY)) for day, part in day_slices(rows)])
-            table = self._table_for_append()
-            table.create_write_transaction(
-                actions,
-                mode="append",
-                schema=_arrow_table_schema(),
-                partition_by=[DAY],
-                commit_properties=CommitProperties(max_commit_retries=COMMIT_RETRIES),
-            )
-            table.update_incremental()
+            self._commit(self._write_files([(day, part.drop(DAY)) for day, part in day_slices(rows)]), None)
 
     # --- reading ----------------------------------------------------------------------
     def scan(self, wanted: FileFilter = FileFilter()) -> pl.LazyFrame:
