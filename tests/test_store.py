@@ -221,6 +221,18 @@ def test_retention_deletes_old_days_from_disk(tmp_path):
         assert store.apply_retention(timedelta(days=7))["files_removed"] == 0
 
 
+def test_files_staged_by_a_load_survive_retention_until_committed(tmp_path):
+    now = datetime.now(UTC)
+    loaded = traces_frame(["loaded"], epoch=now - timedelta(minutes=1))
+    with Store.open(tmp_path) as store:
+        store.append(traces_frame(["ancient"], epoch=now - timedelta(days=10)))
+        store.flush()
+        staged = store._table.stage(loaded)  # a load between its encode and its commit
+        assert store.apply_retention("7d")["files_removed"] == 1  # the vacuum runs meanwhile
+        store._table.commit(staged, wal_seq=None)
+        assert_frame_equal(canonical(store.spans().collect()), canonical(loaded))
+
+
 def test_retention_runs_from_the_flusher_when_configured(tmp_path):
     now = datetime.now(UTC)
     config = StoreConfig(path=tmp_path, retention_seconds=86400 * 2, flush_interval_seconds=0.05)

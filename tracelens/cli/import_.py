@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,15 @@ def import_file(store: Any, path: Path) -> dict[str, Any]:
 
 
 def import_files(store: Any, paths: Iterable[Path], jobs: int = DEFAULT_JOBS) -> Iterator[dict[str, Any]]:
-    """``import_file`` over ``paths`` with up to ``jobs`` files in flight (decoding one
-    while another is written); reports come in the order of ``paths``."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    """``import_file`` over ``paths``, ``jobs`` files at a time (one decodes while another
+    is written); reports come in the order of ``paths``. Every file is queued at once: a
+    queued file costs nothing, and a running one drops its frame once loaded, so at most
+    ``jobs`` decoded files are in memory (a window of pending results instead stalled the
+    pool whenever the oldest file was the slowest)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="tracelens-import") as pool:
-        pending: deque[Future[dict[str, Any]]] = deque()
-        for path in paths:
-            if len(pending) >= max(1, jobs):  # bounded: at most ``jobs`` decoded files in memory
-                yield pending.popleft().result()
-            pending.append(pool.submit(import_file, store, path))
-        while pending:
-            yield pending.popleft().result()
+        yield from pool.map(functools.partial(import_file, store), paths)
 
 
 @click.command("import")

@@ -351,8 +351,8 @@ class Store:
         (``tracelens import``): the WAL exists so that an acknowledged request survives a
         crash, and a file being imported is its own durable copy. A crash before the commit
         leaves nothing of this frame (import again); spans loaded twice are deduplicated on
-        read and removed by compaction. Thread-safe: callers may decode in parallel, writes
-        are serialised with the flusher's (and compaction's) commits.
+        read and removed by compaction. Thread-safe: concurrent loads encode their files in
+        parallel; commits are serialised with the flusher's (and compaction's).
 
         Costs a Parquet encode and a commit, where ``append`` also encodes an Arrow IPC
         record, writes and fsyncs it, and later flushes it (benchmarks/import_analysis.py)."""
@@ -362,11 +362,12 @@ class Store:
             raise SchemaError(msg)
         if frame.height == 0:
             return 0
-        with self._flush_lock:
-            written = self._table.write(frame, wal_seq=None)
+        staged = self._table.stage(frame)  # the Parquet encode: concurrent loads overlap here
+        with self._flush_lock:  # never inside a flush or a compaction's rewrite of a day
+            self._table.commit(staged, wal_seq=None)
         with self._state:
-            self._counters["spans_loaded"] += written
-        return written
+            self._counters["spans_loaded"] += staged.rows
+        return staged.rows
 
     def append_otlp(self, body: bytes, spans: pl.DataFrame | int) -> None:
         """Like ``append(spans)``, for spans the caller got from

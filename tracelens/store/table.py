@@ -340,6 +340,13 @@ def _log_unchanged(mark: tuple[int, int] | None, seen: tuple[tuple[int, int], in
     return mark == seen_mark and mark[0] < looked_at - LOG_MTIME_SLACK_NS
 
 
+class Staged(NamedTuple):
+    """Data files written by ``SpanTable.stage``, not yet committed."""
+
+    actions: list[AddAction]
+    rows: int
+
+
 class SpanTable:
     """Delta table of spans. Safe for one writer process plus any number of readers; within
     a process, methods are serialised by a lock (delta-rs table objects are not shared)."""
@@ -414,12 +421,23 @@ class SpanTable:
         Files are written by pyarrow (``write_flush_file``) straight from the contract
         frame and fsync'd, then committed with their statistics as Delta add actions; the
         commit file is fsync'd too, because the caller deletes WAL data next."""
+        staged = self.stage(frame, sort=sort)
+        self.commit(staged, wal_seq)
+        return staged.rows
+
+    def stage(self, frame: pl.DataFrame, *, sort: bool = FLUSH_SORTED) -> Staged:
+        """Write the data files of ``frame`` (deduplicated within itself) without adding them
+        to the table: no lock is held, so several threads can encode at once, and
+        ``commit`` makes them visible. Until then no reader lists them, and retention
+        leaves them alone (its vacuum is not ``full``: it deletes only files the log removed)."""
         rows = drop_duplicate_spans(frame)
         if sort:
             rows = rows.sort(s.TRACE_ID)
+        return Staged(self._write_files(day_parts(rows)), rows.height)
+
+    def commit(self, staged: Staged, wal_seq: int | None) -> None:
         with self._lock:
-            self._commit(self._write_files(day_parts(rows)), wal_seq)
-        return rows.height
+            self._commit(staged.actions, wal_seq)
 
     def _commit(self, actions: list[AddAction], wal_seq: int | None) -> None:
         """One Delta append commit of written files (+ the WAL mark), made durable."""
