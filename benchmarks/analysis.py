@@ -58,7 +58,9 @@ def generate(n_traces: int, seed: int = 1) -> pl.DataFrame:
     end = np.empty(n, np.int64)
     i = 0
     for t, size in enumerate(sizes):
-        trace_id = f"{rng.integers(1, 2**63):016x}{t:016x}"
+        # high half uniform over all 64 bits (W3C ids are random): trace-id range batches
+        # (latency_share(batches=N)) then get equal shares, as on real data
+        trace_id = f"{int(rng.integers(1, 2**64, dtype=np.uint64)):016x}{t:016x}"
         base = EPOCH_NS + int(t) * 1_000_000
         first = i
         # root: a server span of 5..500 ms
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
-    cache = args.cache and f"{args.cache}.{args.traces}.v2.parquet"
+    cache = args.cache and f"{args.cache}.{args.traces}.v3.parquet"  # v3: ids over 64 bits
     if cache and os.path.exists(cache):
         frame = pl.read_parquet(cache)
     else:
