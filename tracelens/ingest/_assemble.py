@@ -13,6 +13,7 @@ its spans, is a numpy row gather: no string is copied and no per-span Python run
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +36,8 @@ TYPE_STRING, TYPE_BOOL, TYPE_INT, TYPE_DOUBLE, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLI
 #: types whose value lives in the ``str`` field
 STRINGY: Final = np.array([TYPE_STRING, TYPE_BYTES, TYPE_ARRAY, TYPE_KVLIST], np.uint8)
 _IS_STRINGY: Final = np.isin(np.arange(8), STRINGY)  # lookup table: faster than np.isin per call
+#: types a String promoted column renders as text in Python
+_IS_RARE: Final = np.isin(np.arange(8), [TYPE_BOOL, TYPE_INT, TYPE_DOUBLE])
 
 _ARROW_SCHEMA: Final = s.empty_frame().to_arrow().schema
 _KIND_FIELD = _ARROW_SCHEMA.field(s.KIND)
@@ -248,27 +251,63 @@ def promoted_ints(table: AttrTable, idx: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), n, [validity(valid), pa.py_buffer(values)])
 
 
+@functools.cache
+def _string_columns(promoted: tuple[s.PromotedAttribute, ...]) -> np.ndarray:
+    """1 for each promoted column of type String (the kernel builds views for those only)."""
+    return np.array([p.dtype != pl.Int64 for p in promoted], np.int64)
+
+
+def _winner_types(table: AttrTable, idx: np.ndarray) -> np.ndarray:
+    """Type code of each row's winner; TYPE_EMPTY where there is none."""
+    has = idx >= 0
+    if not len(table.type):
+        return np.full(len(idx), TYPE_EMPTY, np.uint8)
+    return np.where(has, table.type[np.where(has, idx, 0)], TYPE_EMPTY)
+
+
 def promoted_columns(table: AttrTable, winners: np.ndarray, promoted: tuple[s.PromotedAttribute, ...]) -> list[pa.Array]:
     """One Arrow array per promoted attribute; ``winners[:, j]`` is column j's attribute row."""
     winners = np.ascontiguousarray(winners, np.int64)
-    views, valid, rare = promote_views(table.type, np.ascontiguousarray(table.str_views), winners)
-    # the common case (string winners only, no default to fill in) costs one from_buffers
-    # per column: bitmaps for all columns in one packbits, the rare rows' check in one any()
-    any_rare = rare.any(axis=1)
-    all_valid = valid.all(axis=1)
-    bitmaps = np.packbits(valid, axis=1, bitorder="little")
     n = winners.shape[0]
+    counts, slot, views, bitmaps = promote_views(
+        table.type, np.ascontiguousarray(table.str_views), winners, _string_columns(promoted)
+    )
     out = []
     for j, p in enumerate(promoted):
-        if p.dtype == pl.Int64:
-            out.append(promoted_ints(table, winners[:, j]))
-        elif p.column == s.SERVICE_NAME or any_rare[j]:
+        strings, rare = int(counts[j, 0]), int(counts[j, 1])
+        if p.column == s.SERVICE_NAME or (rare and p.dtype != pl.Int64):
+            # rare or defaulted: fill in Python (service.name per resource: few rows)
+            if slot[j] >= 0:
+                column_views = views[slot[j]]
+                valid = np.unpackbits(bitmaps[slot[j]], count=n, bitorder="little").astype(np.bool_)
+            else:
+                column_views, valid = np.zeros((n, 16), np.uint8), np.zeros(n, np.bool_)
+            rare_rows = _IS_RARE[_winner_types(table, winners[:, j])] if rare else np.zeros(n, np.bool_)
             default = _UNKNOWN_SERVICE if p.column == s.SERVICE_NAME else None
-            out.append(promoted_strings(table, winners[:, j], views[j], valid[j], rare[j], default))
+            out.append(promoted_strings(table, winners[:, j], column_views, valid, rare_rows, default))
+        elif strings + rare == 0:
+            out.append(pa.nulls(n, _VIEW if p.dtype != pl.Int64 else pa.int64()))
+        elif p.dtype == pl.Int64:
+            out.append(promoted_ints(table, winners[:, j]))
         else:
-            bitmap = None if all_valid[j] else pa.py_buffer(bitmaps[j])
-            out.append(pa.Array.from_buffers(_VIEW, n, [bitmap, pa.py_buffer(views[j]), *table.str_buffers]))
+            bitmap = None if strings == n else pa.py_buffer(bitmaps[slot[j]])
+            out.append(pa.Array.from_buffers(_VIEW, n, [bitmap, pa.py_buffer(views[slot[j]]), *table.str_buffers]))
     return out
+
+
+def take_rows(arr: pa.Array, rows: np.ndarray) -> pa.Array:
+    """``arr[rows]`` for a string_view or int64 array (pyarrow's take has no string_view
+    kernel): the 16- or 8-byte values gathered with numpy, strings shared."""
+    n = len(rows)
+    if arr.null_count == len(arr):
+        return pa.nulls(n, arr.type)
+    width = 16 if arr.type == _VIEW else 8
+    buffers = arr.buffers()
+    values = np.frombuffer(buffers[1], np.uint8).reshape(-1, width)[arr.offset : arr.offset + len(arr)][rows]
+    bitmap = None
+    if arr.null_count:
+        bitmap = validity(arr.is_valid().to_numpy(zero_copy_only=False)[rows])
+    return pa.Array.from_buffers(arr.type, n, [bitmap, pa.py_buffer(values), *buffers[2:]])
 
 
 # --- the frame ------------------------------------------------------------------------------
@@ -320,7 +359,6 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
     end = np.ascontiguousarray(c.end, np.int64)
     span_resource = np.ascontiguousarray(c.span_resource, np.int64)
     per_span_resources = c.resources.take_owners(span_resource)
-    resource_winners = c.resource_winners[span_resource] if n else np.zeros((0, len(RESOURCE_PROMOTED)), np.int64)
     event_structs = pa.StructArray.from_arrays(
         [_times(c.event_time), c.event_name, c.event_attributes.list_array()],
         names=["time", "name", s.ATTRIBUTES],
@@ -351,8 +389,9 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
     }
     for p, arr in zip(SPAN_PROMOTED, promoted_columns(c.attributes, c.span_winners, SPAN_PROMOTED)):
         columns[p.column] = arr
-    for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, resource_winners, RESOURCE_PROMOTED)):
-        columns[p.column] = arr
+    # promoted per resource, then repeated on its spans (a view copy per span, as below)
+    for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, c.resource_winners, RESOURCE_PROMOTED)):
+        columns[p.column] = take_rows(arr, span_resource)
     arrays = [columns[name] for name in s.COLUMNS]
     return pl.DataFrame(pa.RecordBatch.from_arrays(arrays, schema=_schema(arrays)))
 

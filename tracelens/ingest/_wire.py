@@ -1204,27 +1204,45 @@ def parent_ids(buf, offs, lens):
 
 # --- promoted columns ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True)  # receiver threads decode in parallel
-def promote_views(types, str_views, winners):
-    """For each promoted column j and span i: the string view of attribute winners[i, j]
-    when it is string-like; ``rare`` marks winners that need a conversion in Python
-    (int/double/bool values rendered as text)."""
+def promote_views(types, str_views, winners, is_string):
+    """For each promoted column j: counts[j] = (string-like winners, int/double/bool winners,
+    which a string column renders as text in Python); and for each string column with any
+    winner (slot[j] >= 0, else -1), the string views of its string-like winners and their
+    validity bitmap, views[slot[j]] and bitmaps[slot[j]]. Columns without a winner get no
+    views at all: a Jaeger file's spans often have no promoted attribute, and zeroing and
+    filling 13 x 16 bytes per span for nothing was 55 ms per 200k spans."""
     n, k = winners.shape
-    views = np.zeros((k, n, 16), np.uint8)
-    valid = np.zeros((k, n), np.bool_)
-    rare = np.zeros((k, n), np.bool_)
-    for j in range(k):
-        for i in range(n):
+    counts = np.zeros((k, 2), np.int64)
+    for i in range(n):
+        for j in range(k):
             a = winners[i, j]
             if a < 0:
                 continue
             t = types[a]
             if t == T_STRING or t == T_BYTES or t == T_ARRAY or t == T_KVLIST:
-                for b in range(16):
-                    views[j, i, b] = str_views[a, b]
-                valid[j, i] = True
+                counts[j, 0] += 1
             elif t == T_INT or t == T_DOUBLE or t == T_BOOL:
-                rare[j, i] = True
-    return views, valid, rare
+                counts[j, 1] += 1
+    slot = np.full(k, -1, np.int64)
+    live = 0
+    for j in range(k):
+        if is_string[j] and counts[j, 0] + counts[j, 1] > 0:
+            slot[j] = live
+            live += 1
+    views = np.zeros((live, n, 16), np.uint8)
+    bitmaps = np.zeros((live, (n + 7) // 8), np.uint8)
+    for i in range(n):
+        for j in range(k):
+            c = slot[j]
+            a = winners[i, j]
+            if c < 0 or a < 0:
+                continue
+            t = types[a]
+            if t == T_STRING or t == T_BYTES or t == T_ARRAY or t == T_KVLIST:
+                for b in range(16):
+                    views[c, i, b] = str_views[a, b]
+                bitmaps[c, i >> 3] |= np.uint8(1 << (i & 7))
+    return counts, slot, views, bitmaps
 
 
 # --- attribute tables ---------------------------------------------------------------------------
