@@ -94,6 +94,33 @@ def set_view(views: np.ndarray, row: int, text: bytes, buffer_index: int, offset
         views[row, 12:16] = np.frombuffer(offset.to_bytes(4, "little"), np.uint8)
 
 
+_zeros: pa.Buffer = pa.py_buffer(np.zeros(1 << 16, np.uint8))
+_SHARED_ZEROS_MAX: Final = 1 << 26  # bytes; bigger requests get their own buffer
+
+
+def zero_buffer(size: int) -> pa.Buffer:
+    """``size`` zero bytes, shared by every caller (Arrow buffers are immutable). Why:
+    fresh memory costs a page fault per 4 KiB in this VM; pa.nulls for the 13 all-null
+    promoted columns of a 50k-span Jaeger file was 45 ms per 200k spans in cProfile."""
+    global _zeros
+    if size > _SHARED_ZEROS_MAX:
+        return pa.py_buffer(np.zeros(size, np.uint8))
+    if size > _zeros.size:
+        _zeros = pa.py_buffer(np.zeros(max(size, 2 * _zeros.size), np.uint8))  # threads may race: both are zeros
+    return _zeros.slice(0, size)
+
+
+def null_array(n: int, dtype: pa.DataType) -> pa.Array:
+    """All-null string_view / int64 / double array of length n, on the shared zeros."""
+    width = 16 if dtype == _VIEW else dtype.bit_width // 8
+    return pa.Array.from_buffers(dtype, n, [zero_buffer((n + 7) // 8), zero_buffer(width * n)], null_count=n)
+
+
+def empty_strings(n: int, buffers: list[pa.Buffer]) -> pa.Array:
+    """n empty strings (all-zero views), on the shared zeros."""
+    return pa.Array.from_buffers(_VIEW, n, [None, zero_buffer(16 * n), *buffers])
+
+
 def view_text(views: np.ndarray, buffers: list[pa.Buffer], row: int) -> str:
     """The string a view points at (slow; for rare cases)."""
     v = views[row]
@@ -257,6 +284,10 @@ def _string_columns(promoted: tuple[s.PromotedAttribute, ...]) -> np.ndarray:
     return np.array([p.dtype != pl.Int64 for p in promoted], np.int64)
 
 
+def _arrow_type(p: s.PromotedAttribute) -> pa.DataType:
+    return pa.int64() if p.dtype == pl.Int64 else _VIEW
+
+
 def _winner_types(table: AttrTable, idx: np.ndarray) -> np.ndarray:
     """Type code of each row's winner; TYPE_EMPTY where there is none."""
     has = idx >= 0
@@ -265,10 +296,13 @@ def _winner_types(table: AttrTable, idx: np.ndarray) -> np.ndarray:
     return np.where(has, table.type[np.where(has, idx, 0)], TYPE_EMPTY)
 
 
-def promoted_columns(table: AttrTable, winners: np.ndarray, promoted: tuple[s.PromotedAttribute, ...]) -> list[pa.Array]:
-    """One Arrow array per promoted attribute; ``winners[:, j]`` is column j's attribute row."""
+def promoted_columns(table: AttrTable, winners: np.ndarray | None, promoted: tuple[s.PromotedAttribute, ...],
+                     n: int) -> list[pa.Array]:
+    """One Arrow array per promoted attribute of n owners; ``winners[:, j]`` is column j's
+    attribute row (None: no owner has any)."""
+    if winners is None:  # span winners only (service.name, with its default, is a resource's)
+        return [null_array(n, _arrow_type(p)) for p in promoted]
     winners = np.ascontiguousarray(winners, np.int64)
-    n = winners.shape[0]
     counts, slot, views, bitmaps = promote_views(
         table.type, np.ascontiguousarray(table.str_views), winners, _string_columns(promoted)
     )
@@ -286,7 +320,7 @@ def promoted_columns(table: AttrTable, winners: np.ndarray, promoted: tuple[s.Pr
             default = _UNKNOWN_SERVICE if p.column == s.SERVICE_NAME else None
             out.append(promoted_strings(table, winners[:, j], column_views, valid, rare_rows, default))
         elif strings + rare == 0:
-            out.append(pa.nulls(n, _VIEW if p.dtype != pl.Int64 else pa.int64()))
+            out.append(null_array(n, _arrow_type(p)))
         elif p.dtype == pl.Int64:
             out.append(promoted_ints(table, winners[:, j]))
         else:
@@ -300,7 +334,7 @@ def take_rows(arr: pa.Array, rows: np.ndarray) -> pa.Array:
     kernel): the 16- or 8-byte values gathered with numpy, strings shared."""
     n = len(rows)
     if arr.null_count == len(arr):
-        return pa.nulls(n, arr.type)
+        return null_array(n, arr.type)
     width = 16 if arr.type == _VIEW else 8
     buffers = arr.buffers()
     values = np.frombuffer(buffers[1], np.uint8).reshape(-1, width)[arr.offset : arr.offset + len(arr)][rows]
@@ -340,7 +374,7 @@ class SpanColumns:
     link_span_id: pa.Array
     link_trace_state: pa.Array
     link_attributes: AttrTable  # owners: links
-    span_winners: np.ndarray  # int64 (n, len(SPAN_PROMOTED)): flat attribute index or -1
+    span_winners: np.ndarray | None  # int64 (n, len(SPAN_PROMOTED)): flat attribute index or -1; None: all -1
     resource_winners: np.ndarray  # int64 (R, len(RESOURCE_PROMOTED)): flat resource attribute index or -1
 
 
@@ -387,10 +421,10 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
         s.EVENTS: pa.LargeListArray.from_arrays(pa.array(c.event_offsets, pa.int64()), event_structs),
         s.LINKS: pa.LargeListArray.from_arrays(pa.array(c.link_offsets, pa.int64()), link_structs),
     }
-    for p, arr in zip(SPAN_PROMOTED, promoted_columns(c.attributes, c.span_winners, SPAN_PROMOTED)):
+    for p, arr in zip(SPAN_PROMOTED, promoted_columns(c.attributes, c.span_winners, SPAN_PROMOTED, n)):
         columns[p.column] = arr
     # promoted per resource, then repeated on its spans (a view copy per span, as below)
-    for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, c.resource_winners, RESOURCE_PROMOTED)):
+    for p, arr in zip(RESOURCE_PROMOTED, promoted_columns(c.resources, c.resource_winners, RESOURCE_PROMOTED, len(c.resource_winners))):
         columns[p.column] = take_rows(arr, span_resource)
     arrays = [columns[name] for name in s.COLUMNS]
     return pl.DataFrame(pa.RecordBatch.from_arrays(arrays, schema=_schema(arrays)))

@@ -1034,19 +1034,24 @@ def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
 @njit(cache=True, nogil=True)
 def owner_rows(firsts, ends, A, exclude, exclude_key, n_slots, slot_of, prio_of):
     """Attribute rows of owners (rows firsts[i]:ends[i] of A, minus the keys whose
-    ``exclude`` entry equals ``exclude_key``) -> (rows, offsets, winners)."""
+    ``exclude`` entry equals ``exclude_key``) -> (rows, offsets, winners); winners has no
+    rows when no owner has a promoted key (common: 5.2 MB of -1 per 50k spans, a page
+    fault per 4 KiB, was 5367 of the 25k faults of decoding 4 files)."""
     m = len(firsts)
     offsets = np.zeros(m + 1, np.int64)
     total = 0
+    promoted = False
     for i in range(m):
         for a in range(firsts[i], ends[i]):
             key = A[a, A_KEY_ID]
             if key >= 0 and exclude[key] == exclude_key:
                 continue
+            if key >= 0 and slot_of[key] >= 0:
+                promoted = True
             total += 1
         offsets[i + 1] = total
     rows = np.empty(total, np.int64)
-    winners = np.full((m, n_slots), -1, np.int64)
+    winners = np.full((m if promoted else 0, n_slots), -1, np.int64)
     best = np.empty(n_slots, np.int64)
     j = 0
     for i in range(m):

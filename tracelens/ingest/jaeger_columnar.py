@@ -21,7 +21,7 @@ import pyarrow as pa
 from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import _jaeger_scan as j
-from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble
+from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, empty_strings
 from tracelens.ingest._jsonscan import CONSTANTS, W_EXTRA, word_table
 from tracelens.ingest._jsonvalues import base64_bytes
 from tracelens.ingest._rows import Rejections, rejection_sentence
@@ -178,7 +178,7 @@ class _Builder:
         """The string value of tag ``rows`` ("" where the row is -1)."""
         has = rows >= 0
         if not has.any():  # the usual case for status message, trace state, scope
-            return pa.Array.from_buffers(_VIEW, len(rows), [None, pa.py_buffer(np.zeros((len(rows), 16), np.uint8)), *self.buffers])
+            return empty_strings(len(rows), self.buffers)
         safe = np.where(has, rows, 0)
         w = np.where(has, self.A[safe, j.A_STR_W] if len(self.A) else 0, 0)
         off = np.where(has, self.A[safe, j.A_STR_OFF] if len(self.A) else 0, 0)
@@ -272,9 +272,9 @@ class _Builder:
             link_offsets=link_off,
             link_trace_id=_strings(link_tid, link_tid_off),
             link_span_id=_strings(link_sid, link_sid_off),
-            link_trace_state=self.views(np.zeros(len(links), np.int64), np.zeros(len(links), np.int64), np.zeros(len(links), np.int64)),
+            link_trace_state=empty_strings(len(links), self.buffers),
             link_attributes=self.attr_table(no_rows, np.zeros(len(links) + 1, np.int64)),
-            span_winners=span_winners,
+            span_winners=span_winners if len(span_winners) else None,
             resource_winners=res_winners,
         )
 
