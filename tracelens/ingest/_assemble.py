@@ -22,7 +22,16 @@ import polars as pl
 import pyarrow as pa
 
 from tracelens import schema as s
-from tracelens.ingest._wire import BM_BOOL, BM_BOOL_VALUE, BM_DOUBLE, BM_INT, BM_STR, attribute_bitmaps, promote_views
+from tracelens.ingest._wire import (
+    BM_BOOL,
+    BM_BOOL_VALUE,
+    BM_DOUBLE,
+    BM_INT,
+    BM_STR,
+    VIEW_CHUNK_BITS,
+    attribute_bitmaps,
+    promote_views,
+)
 
 #: promoted columns read from span attributes / from the resource (service.name first)
 SPAN_PROMOTED: Final = tuple(p for p in s.PROMOTED_ATTRIBUTES if not p.resource)
@@ -119,6 +128,16 @@ def null_array(n: int, dtype: pa.DataType) -> pa.Array:
 def empty_strings(n: int, buffers: list[pa.Buffer]) -> pa.Array:
     """n empty strings (all-zero views), on the shared zeros."""
     return pa.Array.from_buffers(_VIEW, n, [None, zero_buffer(16 * n), *buffers])
+
+
+def digit_views(chars: np.ndarray, views: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """String views over fixed-width hex ids (_wire.hex_fixed): the digits buffer in the
+    1 GiB chunks the views address."""
+    data = pa.py_buffer(chars)
+    chunk = 1 << VIEW_CHUNK_BITS
+    buffers = [data.slice(start, min(chunk, len(chars) - start)) for start in range(0, len(chars), chunk)]
+    bitmap = None if valid is None else validity(valid)
+    return pa.Array.from_buffers(_VIEW, len(views), [bitmap, pa.py_buffer(views), *buffers])
 
 
 def view_text(views: np.ndarray, buffers: list[pa.Buffer], row: int) -> str:

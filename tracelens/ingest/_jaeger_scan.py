@@ -45,6 +45,7 @@ from tracelens.ingest._jsonscan import (
     unmanaged,
     word_table,
 )
+from tracelens.ingest._wire import digits_view, hex_digit
 
 # --- object keys the scanner reads ---------------------------------------------------------
 FIELDS = (
@@ -1142,29 +1143,30 @@ def string_views(buf, dec, consts, extra, W, OFF, LEN):
 
 @njit(cache=True, nogil=True)
 def hex_ids(hi, lo, state, width):
-    """Lowercase hex (width 16 or 32 digits) of ids; ids whose state is not 1 (b"" in the
-    reference) are empty. -> (chars, int64 offsets)."""
-    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    """Lowercase hex (width 16 or 32 digits) of ids as (digits, string views, see
+    _wire.hex_fixed); ids whose state is not 1 (b"" in the reference) are empty."""
     n = len(lo)
-    offsets = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        offsets[i + 1] = offsets[i] + (width if state[i] == 1 else 0)
-    out = np.empty(offsets[n], np.uint8)
+    chars = np.empty(n * width, np.uint8)
+    views = np.zeros((n, 16), np.uint8)
     for i in range(n):
         if state[i] != 1:
             continue
-        o = offsets[i]
+        o = i * width
         if width == 32:
-            h = np.uint64(hi[i])
-            for k in range(16):
-                out[o + 15 - k] = digits[np.int64(h & np.uint64(15))]
-                h = h >> np.uint64(4)
+            put_hex_u64(chars, o, hi[i])
             o += 16
-        v = np.uint64(lo[i])
-        for k in range(16):
-            out[o + 15 - k] = digits[np.int64(v & np.uint64(15))]
-            v = v >> np.uint64(4)
-    return out, offsets
+        put_hex_u64(chars, o, lo[i])
+        digits_view(views, i, chars, i * width, width)
+    return chars, views
+
+
+@njit(cache=True, _nrt=False)
+def put_hex_u64(chars, o, value):
+    """chars[o:o + 16] = 16 lowercase hex digits of ``value``."""
+    v = np.uint64(value)
+    for k in range(16):
+        chars[o + 15 - k] = hex_digit(np.int64(v & np.uint64(15)))
+        v = v >> np.uint64(4)
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import _jaeger_scan as j
-from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, empty_strings
+from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, digit_views, empty_strings
 from tracelens.ingest._jsonscan import CONSTANTS, W_EXTRA, word_table
 from tracelens.ingest._jsonvalues import base64_bytes
 from tracelens.ingest._rows import Rejections, rejection_sentence
@@ -29,7 +29,6 @@ from tracelens.ingest.result import INVALID_SPAN_ID, INVALID_TRACE_ID, MAX_ERROR
 
 _MAX_INPUT_BYTES: Final = 2**31 - 1  # string views address their buffers with int32 offsets
 _VIEW = pa.string_view()
-_TEXT = pa.large_string()
 
 # special tags: jaeger.SPECIAL_TAGS (checked in tests), in _jaeger_scan's codes
 _SPECIAL: Final = {
@@ -151,13 +150,6 @@ def _ranges(firsts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return idx, offsets
 
 
-def _strings(chars: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    bitmap = None
-    if valid is not None and not valid.all():
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pa.Array.from_buffers(_TEXT, len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)])
-
-
 class _Builder:
     """Kernel tables -> SpanColumns -> frame."""
 
@@ -210,10 +202,10 @@ class _Builder:
         everything = n == len(S)  # the usual case: no copy of the tables
         sa = S if everything else S[acc]
         oa = O if everything else O[acc]
-        trace_chars, trace_off = j.hex_ids(np.ascontiguousarray(sa[:, j.S_TID_HI]), np.ascontiguousarray(sa[:, j.S_TID_LO]), ones, 32)
-        span_chars, span_off = j.hex_ids(ones, np.ascontiguousarray(sa[:, j.S_SID]), ones, 16)
+        trace_ids = j.hex_ids(np.ascontiguousarray(sa[:, j.S_TID_HI]), np.ascontiguousarray(sa[:, j.S_TID_LO]), ones, 32)
+        span_ids = j.hex_ids(ones, np.ascontiguousarray(sa[:, j.S_SID]), ones, 16)
         parent_valid = np.ascontiguousarray(oa[:, j.O_PARENT_VALID])
-        parent_chars, parent_off = j.hex_ids(ones, np.ascontiguousarray(oa[:, j.O_PARENT]), parent_valid, 16)
+        parent_ids = j.hex_ids(ones, np.ascontiguousarray(oa[:, j.O_PARENT]), parent_valid, 16)
         start = np.ascontiguousarray(sa[:, j.S_START])
         has_flags = sa[:, j.S_HAS_FLAGS] == 1
         # span attributes: tags minus the special ones
@@ -243,15 +235,15 @@ class _Builder:
         link_off = np.zeros(n + 1, np.int64)
         np.cumsum(oa[:, j.O_LINKS], out=link_off[1:])
         rl = self.R[links]
-        link_tid, link_tid_off = j.hex_ids(np.ascontiguousarray(rl[:, j.R_TID_HI]), np.ascontiguousarray(rl[:, j.R_TID_LO]),
+        link_tids = j.hex_ids(np.ascontiguousarray(rl[:, j.R_TID_HI]), np.ascontiguousarray(rl[:, j.R_TID_LO]),
                                            np.ascontiguousarray(rl[:, j.R_TID_STATE]), 32)
-        link_sid, link_sid_off = j.hex_ids(ones[: len(links)], np.ascontiguousarray(rl[:, j.R_SID]),
+        link_sids = j.hex_ids(ones[: len(links)], np.ascontiguousarray(rl[:, j.R_SID]),
                                            np.ascontiguousarray(rl[:, j.R_SID_STATE]), 16)
         no_rows = np.zeros(0, np.int64)
         return SpanColumns(
-            trace_id=_strings(trace_chars, trace_off),
-            span_id=_strings(span_chars, span_off),
-            parent_span_id=_strings(parent_chars, parent_off, parent_valid == 1),
+            trace_id=digit_views(*trace_ids),
+            span_id=digit_views(*span_ids),
+            parent_span_id=digit_views(*parent_ids, parent_valid == 1),
             name=self.views(sa[:, j.S_NAME_W], sa[:, j.S_NAME_OFF], sa[:, j.S_NAME_LEN]),
             kind=oa[:, j.O_KIND].astype(np.uint8),
             start=start,
@@ -270,8 +262,8 @@ class _Builder:
             event_name=self.tag_strings(name_rows),
             event_attributes=self.attr_table(ev_rows, ev_off),
             link_offsets=link_off,
-            link_trace_id=_strings(link_tid, link_tid_off),
-            link_span_id=_strings(link_sid, link_sid_off),
+            link_trace_id=digit_views(*link_tids),
+            link_span_id=digit_views(*link_sids),
             link_trace_state=empty_strings(len(links), self.buffers),
             link_attributes=self.attr_table(no_rows, np.zeros(len(links) + 1, np.int64)),
             span_winners=span_winners if len(span_winners) else None,

@@ -20,7 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import _wire as w
-from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble
+from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, digit_views, validity
 from tracelens.ingest._rows import Rejections, rejection_sentence
 from tracelens.ingest.otlp_reference import keyvalue_typed
 from tracelens.ingest.result import (
@@ -119,26 +119,13 @@ def _scan(data: bytes) -> _Builder:
     return _Builder(data, buf, out)
 
 
-def _validity(mask: np.ndarray) -> pa.Buffer | None:
-    if mask.all():
-        return None
-    return pa.py_buffer(np.packbits(mask, bitorder="little"))
-
-
 def _views(views: np.ndarray, col: int, data: pa.Buffer, extra: pa.Buffer | None = None, valid: np.ndarray | None = None) -> pa.Array:
     """A string_view array from column ``col`` of a (k, rows, 16) view block (no copy)."""
     block = np.ascontiguousarray(views[col])  # a no-op except for gathered blocks
-    buffers = [None if valid is None else _validity(valid), pa.py_buffer(block), data]
+    buffers = [None if valid is None else validity(valid), pa.py_buffer(block), data]
     if extra is not None:
         buffers.append(extra)
     return pa.Array.from_buffers(_VIEW, len(block), buffers)
-
-
-def _fixed_strings(chars: np.ndarray, width: int, valid: np.ndarray | None = None) -> pa.Array:
-    n = len(chars) // width
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
-    validity = None if valid is None else _validity(valid)
-    return pa.Array.from_buffers(_TEXT, n, [validity, pa.py_buffer(offsets), pa.py_buffer(chars)])
 
 
 def _set_view(views: np.ndarray, row: int, col: int, text: bytes, extra: bytearray) -> None:
@@ -251,16 +238,16 @@ class _Builder:
         n_events = int(cur[w.C_EVENTS])
         n_links = int(cur[w.C_LINKS])
         li = self.li[:n_links]
-        parent_chars, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
+        parent_chars, parent_views, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
         link_tid, link_tid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_TID_OFF]), np.ascontiguousarray(li[:, w.L_TID_LEN]))
         link_sid, link_sid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_SID_OFF]), np.ascontiguousarray(li[:, w.L_SID_LEN]))
         scope_views = self.cv[:, si[:, w.S_SCOPE]]
         kind = si[:, w.S_KIND]
         status = si[:, w.S_STATUS]
         return SpanColumns(
-            trace_id=_fixed_strings(w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_TID_OFF]), 16), 32),
-            span_id=_fixed_strings(w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_SID_OFF]), 8), 16),
-            parent_span_id=_fixed_strings(parent_chars, 16, parent_valid),
+            trace_id=digit_views(*w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_TID_OFF]), 16)),
+            span_id=digit_views(*w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_SID_OFF]), 8)),
+            parent_span_id=digit_views(parent_chars, parent_views, parent_valid),
             name=_views(sv, w.V_NAME, self.input),
             kind=np.where((kind >= 0) & (kind < len(s.SPAN_KINDS)), kind, 0).astype(np.uint8),
             start=np.ascontiguousarray(si[:, w.S_START]),
