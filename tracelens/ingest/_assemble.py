@@ -31,6 +31,7 @@ from tracelens.ingest._wire import (
     VIEW_CHUNK_BITS,
     attribute_bitmaps,
     promote_views,
+    take_owners,
 )
 
 #: promoted columns read from span attributes / from the resource (service.name first)
@@ -151,8 +152,21 @@ def view_text(views: np.ndarray, buffers: list[pa.Buffer], row: int) -> str:
     return buffers[index].to_pybytes()[offset : offset + n].decode()
 
 
+def take_views(views: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``views[rows]`` for (n, 16) uint8 views, gathered as 16-byte items: numpy's 2-D fancy
+    indexing copies byte by byte (108 us for 4608 rows, against 7.5 us)."""
+    items = np.ascontiguousarray(views, np.uint8).view("V16").reshape(-1)
+    return np.take(items, rows).view(np.uint8).reshape(-1, 16)
+
+
 def view_lengths(views: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(views[:, 0:4]).view("<i4")[:, 0]
+
+
+def nonzero_rows(column: np.ndarray) -> np.ndarray:
+    """np.flatnonzero of a (usually all-zero, often strided) table column: flatnonzero
+    copies a strided column first (ravel: 1.2k page faults per 77k OTLP spans); any() does not."""
+    return np.flatnonzero(column) if column.any() else np.zeros(0, np.int64)
 
 
 # --- attribute tables -----------------------------------------------------------------------
@@ -202,20 +216,25 @@ class AttrTable:
 
     def take_owners(self, owners: np.ndarray) -> AttrTable:
         """The table whose owner i is owner ``owners[i]`` of this one (rows gathered, strings shared)."""
-        starts = self.offsets[owners]
-        lengths = self.offsets[owners + 1] - starts
-        offsets = np.zeros(len(owners) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        offsets, types, num, key_words, str_words = take_owners(
+            np.ascontiguousarray(self.offsets, np.int64), np.ascontiguousarray(owners, np.int64),
+            np.ascontiguousarray(self.type, np.uint8), np.ascontiguousarray(self.num, np.int64),
+            _words(self.key_views), _words(self.str_views),
+        )
         return AttrTable(
             offsets=offsets,
-            type=self.type[rows],
-            num=self.num[rows],
-            key_views=self.key_views[rows],
+            type=types,
+            num=num,
+            key_views=key_words.view(np.uint8),
             key_buffers=self.key_buffers,
-            str_views=self.str_views[rows],
+            str_views=str_words.view(np.uint8),
             str_buffers=self.str_buffers,
         )
+
+
+def _words(views: np.ndarray) -> np.ndarray:
+    """(n, 16) uint8 views as (n, 2) uint64, for whole-view copies in kernels."""
+    return np.ascontiguousarray(views, np.uint8).view(np.uint64)
 
 
 def attr_table_from_lists(
@@ -354,9 +373,9 @@ def take_rows(arr: pa.Array, rows: np.ndarray) -> pa.Array:
     n = len(rows)
     if arr.null_count == len(arr):
         return null_array(n, arr.type)
-    width = 16 if arr.type == _VIEW else 8
+    item = "V16" if arr.type == _VIEW else "V8"
     buffers = arr.buffers()
-    values = np.frombuffer(buffers[1], np.uint8).reshape(-1, width)[arr.offset : arr.offset + len(arr)][rows]
+    values = np.take(np.frombuffer(buffers[1], item)[arr.offset : arr.offset + len(arr)], rows)
     bitmap = None
     if arr.null_count:
         bitmap = validity(arr.is_valid().to_numpy(zero_copy_only=False)[rows])

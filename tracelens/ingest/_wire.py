@@ -1315,3 +1315,34 @@ def attribute_bitmaps(types, num):
         if num[i] != 0:
             bits[BM_BOOL_VALUE, i >> 3] |= bit
     return bits, counts
+
+
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
+def take_owners(offsets, owners, types, num, key_words, str_words):
+    """The attribute rows of owner owners[i] (rows offsets[o]:offsets[o+1]) for every i,
+    concatenated: (offsets, types, num, key views, str views); views as (rows, 2) uint64.
+    One pass and no temporaries: the numpy version (repeat/arange/four gathers) had 4.2k
+    of the 11k page faults after the scan of 77k OTLP spans (resources repeated per span)."""
+    m = len(owners)
+    out_off = np.empty(m + 1, np.int64)
+    out_off[0] = 0
+    for i in range(m):
+        o = owners[i]
+        out_off[i + 1] = out_off[i] + offsets[o + 1] - offsets[o]
+    total = out_off[m]
+    out_types = np.empty(total, np.uint8)
+    out_num = np.empty(total, np.int64)
+    out_keys = np.empty((total, 2), np.uint64)
+    out_strs = np.empty((total, 2), np.uint64)
+    j = 0
+    for i in range(m):
+        o = owners[i]
+        for a in range(offsets[o], offsets[o + 1]):
+            out_types[j] = types[a]
+            out_num[j] = num[a]
+            out_keys[j, 0] = key_words[a, 0]
+            out_keys[j, 1] = key_words[a, 1]
+            out_strs[j, 0] = str_words[a, 0]
+            out_strs[j, 1] = str_words[a, 1]
+            j += 1
+    return out_off, out_types, out_num, out_keys, out_strs

@@ -21,7 +21,16 @@ import pyarrow as pa
 from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import _jaeger_scan as j
-from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, digit_views, empty_strings
+from tracelens.ingest._assemble import (
+    RESOURCE_PROMOTED,
+    SPAN_PROMOTED,
+    AttrTable,
+    SpanColumns,
+    assemble,
+    digit_views,
+    empty_strings,
+    nonzero_rows,
+)
 from tracelens.ingest._jsonscan import CONSTANTS, W_EXTRA, word_table
 from tracelens.ingest._jsonvalues import base64_bytes
 from tracelens.ingest._rows import Rejections, rejection_sentence
@@ -128,7 +137,7 @@ def _finish_rare_values(data: bytes, dec: np.ndarray, A: np.ndarray) -> bytes:
     """Doubles beyond the kernel's exact fast path (Python's float(), as json does) and
     binary values (jaeger's base64 decode, re-encoded): rare. Returns the extra buffer."""
     extra = bytearray()
-    for row in np.flatnonzero(A[:, j.A_RARE]):
+    for row in nonzero_rows(A[:, j.A_RARE]):
         text = _text(data, dec, int(A[row, j.A_STR_W]), int(A[row, j.A_STR_OFF]), int(A[row, j.A_STR_LEN]))
         if A[row, j.A_RARE] == j.RARE_FLOAT:
             A[row, j.A_NUM] = np.array([float(text)], np.float64).view(np.int64)[0]

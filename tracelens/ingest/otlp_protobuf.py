@@ -20,7 +20,18 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import _wire as w
-from tracelens.ingest._assemble import RESOURCE_PROMOTED, SPAN_PROMOTED, AttrTable, SpanColumns, assemble, digit_views, validity
+from tracelens.ingest._assemble import (
+    RESOURCE_PROMOTED,
+    SPAN_PROMOTED,
+    AttrTable,
+    SpanColumns,
+    assemble,
+    digit_views,
+    nonzero_rows,
+    take_views,
+    validity,
+    view_array,
+)
 from tracelens.ingest._rows import Rejections, rejection_sentence
 from tracelens.ingest.otlp_reference import keyvalue_typed
 from tracelens.ingest.result import (
@@ -197,7 +208,7 @@ class _Builder:
 
     def finish_fallbacks(self, ai: np.ndarray, av: np.ndarray) -> pa.Buffer | None:
         """Render bytes/array/kvlist values (and merged AnyValues) with upb, like the reference."""
-        rows = np.flatnonzero(ai[:, w.A_FALLBACK])
+        rows = nonzero_rows(ai[:, w.A_FALLBACK])
         if not len(rows):
             return None
         extra = bytearray()
@@ -241,7 +252,7 @@ class _Builder:
         parent_chars, parent_views, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
         link_tid, link_tid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_TID_OFF]), np.ascontiguousarray(li[:, w.L_TID_LEN]))
         link_sid, link_sid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_SID_OFF]), np.ascontiguousarray(li[:, w.L_SID_LEN]))
-        scope_views = self.cv[:, si[:, w.S_SCOPE]]
+        scopes = si[:, w.S_SCOPE]
         kind = si[:, w.S_KIND]
         status = si[:, w.S_STATUS]
         return SpanColumns(
@@ -256,8 +267,8 @@ class _Builder:
             status_message=_views(sv, w.V_STATUS_MESSAGE, self.input),
             trace_state=_views(sv, w.V_TRACE_STATE, self.input),
             flags=pa.array(np.ascontiguousarray(si[:, w.S_FLAGS])),
-            scope_name=_views(scope_views, 0, self.input),
-            scope_version=_views(scope_views, 1, self.input),
+            scope_name=view_array(take_views(self.cv[0], scopes), [self.input]),
+            scope_version=view_array(take_views(self.cv[1], scopes), [self.input]),
             attributes=self.attr_table(self.sai[: cur[w.C_SPAN_ATTRS]], self.sav, self.s_attr_off[: n + 1]),
             resources=self.attr_table(self.rai[: cur[w.C_RES_ATTRS]], self.rav, self.r_attr_off[: cur[w.C_RS] + 1]),
             span_resource=np.ascontiguousarray(si[:, w.S_RESOURCE]),
@@ -292,7 +303,7 @@ class _Builder:
             (self.eai, cur[w.C_EVENT_ATTRS]), (self.lai, cur[w.C_LINK_ATTRS]),
         ):
             ai = ai[:count]
-            for row in np.flatnonzero(ai[:, w.A_FALLBACK]):
+            for row in nonzero_rows(ai[:, w.A_FALLBACK]):
                 self.parse_keyvalue(int(ai[row, w.A_KV_OFF]), int(ai[row, w.A_KV_LEN]), int(ai[row, w.A_DEPTH]))
         for off, ln, depth in self.pv[: cur[w.C_PENDING]]:
             self.parse_keyvalue(int(off), int(ln), int(depth))
