@@ -95,6 +95,18 @@ def test_root_and_unknown_service():
     assert frame[s.SERVICE_NAME].to_list() == [s.UNKNOWN_SERVICE] * 2
 
 
+def test_unknown_kind_and_status_numbers_are_the_defaults():
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    spans.add(trace_id=TRACE, span_id=SPAN, name="known", kind=Span.SPAN_KIND_CONSUMER).status.code = Status.STATUS_CODE_ERROR
+    spans.add(trace_id=TRACE, span_id=PARENT, name="unknown", kind=6).status.code = 3
+    data = request.SerializeToString()
+    frame = decode_otlp_protobuf(data).spans
+    assert frame[s.KIND].to_list() == ["consumer", "unspecified"]
+    assert frame[s.STATUS_CODE].to_list() == ["error", "unset"]
+    assert frame.equals(decode_otlp_protobuf_reference(data).spans)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "reason", "fragment"),
     [

@@ -45,7 +45,7 @@ from tracelens.ingest._jsonscan import (
     unmanaged,
     word_table,
 )
-from tracelens.ingest._wire import digits_view, hex_digit
+from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view
 
 # --- object keys the scanner reads ---------------------------------------------------------
 FIELDS = (
@@ -1164,9 +1164,11 @@ def hex_ids(hi, lo, state, width):
 def put_hex_u64(chars, o, value):
     """chars[o:o + 16] = 16 lowercase hex digits of ``value``."""
     v = np.uint64(value)
-    for k in range(16):
-        chars[o + 15 - k] = hex_digit(np.int64(v & np.uint64(15)))
-        v = v >> np.uint64(4)
+    for k in range(8):
+        b = np.int64(v & np.uint64(255))
+        chars[o + 14 - 2 * k] = HEX_HIGH[b]
+        chars[o + 15 - 2 * k] = HEX_LOW[b]
+        v = v >> np.uint64(8)
 
 
 @njit(cache=True, nogil=True)

@@ -28,7 +28,6 @@ from tracelens.ingest._assemble import (
     assemble,
     digit_views,
     nonzero_rows,
-    take_views,
     validity,
     view_array,
 )
@@ -249,29 +248,27 @@ class _Builder:
         n_events = int(cur[w.C_EVENTS])
         n_links = int(cur[w.C_LINKS])
         li = self.li[:n_links]
-        parent_chars, parent_views, parent_valid = w.parent_ids(buf, np.ascontiguousarray(si[:, w.S_PID_OFF]), np.ascontiguousarray(si[:, w.S_PID_LEN]))
         link_tid, link_tid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_TID_OFF]), np.ascontiguousarray(li[:, w.L_TID_LEN]))
         link_sid, link_sid_off = w.hex_variable(buf, np.ascontiguousarray(li[:, w.L_SID_OFF]), np.ascontiguousarray(li[:, w.L_SID_LEN]))
-        scopes = si[:, w.S_SCOPE]
-        kind = si[:, w.S_KIND]
-        status = si[:, w.S_STATUS]
+        (tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid_views, pid_valid, kind, status, start, end, flags,
+         resource, scope_name, scope_version) = w.span_columns(buf, si, self.cv)
         return SpanColumns(
-            trace_id=digit_views(*w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_TID_OFF]), 16)),
-            span_id=digit_views(*w.hex_fixed(buf, np.ascontiguousarray(si[:, w.S_SID_OFF]), 8)),
-            parent_span_id=digit_views(parent_chars, parent_views, parent_valid),
+            trace_id=digit_views(tid_chars, tid_views),
+            span_id=digit_views(sid_chars, sid_views),
+            parent_span_id=digit_views(pid_chars, pid_views, pid_valid),
             name=_views(sv, w.V_NAME, self.input),
-            kind=np.where((kind >= 0) & (kind < len(s.SPAN_KINDS)), kind, 0).astype(np.uint8),
-            start=np.ascontiguousarray(si[:, w.S_START]),
-            end=np.ascontiguousarray(si[:, w.S_END]),
-            status_code=np.where((status >= 0) & (status < len(s.STATUS_CODES)), status, 0).astype(np.uint8),
+            kind=kind,
+            start=start,
+            end=end,
+            status_code=status,
             status_message=_views(sv, w.V_STATUS_MESSAGE, self.input),
             trace_state=_views(sv, w.V_TRACE_STATE, self.input),
-            flags=pa.array(np.ascontiguousarray(si[:, w.S_FLAGS])),
-            scope_name=view_array(take_views(self.cv[0], scopes), [self.input]),
-            scope_version=view_array(take_views(self.cv[1], scopes), [self.input]),
+            flags=pa.array(flags),
+            scope_name=view_array(scope_name, [self.input]),
+            scope_version=view_array(scope_version, [self.input]),
             attributes=self.attr_table(self.sai[: cur[w.C_SPAN_ATTRS]], self.sav, self.s_attr_off[: n + 1]),
             resources=self.attr_table(self.rai[: cur[w.C_RES_ATTRS]], self.rav, self.r_attr_off[: cur[w.C_RS] + 1]),
-            span_resource=np.ascontiguousarray(si[:, w.S_RESOURCE]),
+            span_resource=resource,
             event_offsets=self.s_event_off[: n + 1],
             event_time=np.ascontiguousarray(self.ei[:n_events, 0]),
             event_name=_views(self.ev[:, :n_events], 0, self.input),
