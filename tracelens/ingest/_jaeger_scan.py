@@ -922,8 +922,18 @@ def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
                   kinds, kinds_off, statuses, statuses_off, true_w, true_off):
     """Per span: rejection reason, parent, kind, status, special-tag rows, process; or
     (BAIL, ...) when a special tag needs Python's str() of a non-string."""
-    ns = cur[C_SPANS]
-    O = np.zeros((ns, O_COLS), np.int64)
+    O = np.zeros((cur[C_SPANS], O_COLS), np.int64)
+    u = unmanaged
+    status = resolve_rows(u(buf), u(dec), u(consts), cur[C_SPANS], u(T), u(S), u(R), u(P), u(A), u(special),
+                          u(kinds), u(kinds_off), u(statuses), u(statuses_off), u(true_w), u(true_off), u(O))
+    return status, O
+
+
+@njit(cache=True, _nrt=False)
+def resolve_rows(buf, dec, consts, ns, T, S, R, P, A, special,
+                 kinds, kinds_off, statuses, statuses_off, true_w, true_off, O):
+    """resolve_spans' loop, without the NRT (see _wire.unmanaged): 0.17-0.21 -> 0.11-0.14 us per
+    span (50k-span file, warm, best of 5)."""
     for s in range(ns):
         # ids (_rows.id_problem order: trace, then span)
         if S[s, S_TID_STATE] != 1:
@@ -977,13 +987,13 @@ def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
                 if is_string:
                     k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], kinds, kinds_off)
                     if k == -2:
-                        return BAIL, O
+                        return BAIL
                     kind = max(k, 0)
             elif code == SP_STATUS:
                 if is_string:
                     k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], statuses, statuses_off)
                     if k == -2:
-                        return BAIL, O
+                        return BAIL
                     status = max(k, 0)
             elif code == SP_ERROR:
                 if A[a, A_TYPE] == T_BOOL:
@@ -991,11 +1001,11 @@ def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
                 elif is_string:
                     k = match_lower(src, A[a, A_STR_OFF], A[a, A_STR_LEN], true_w, true_off)
                     if k == -2:
-                        return BAIL, O
+                        return BAIL
                     error = k == 0
             else:
                 if not is_string:
-                    return BAIL, O  # str(value) of a number/bool/bytes: not modelled
+                    return BAIL  # str(value) of a number/bool/bytes: not modelled
                 if code == SP_STATUS_DESCRIPTION:
                     O[s, O_MESSAGE] = a
                 elif code == SP_TRACE_STATE:
@@ -1029,7 +1039,7 @@ def resolve_spans(buf, dec, consts, cur, T, S, R, P, A, special,
             if P[p, P_KEY_LEN] == 0:
                 empty = p
         O[s, O_PROCESS] = found if found >= 0 else empty
-    return 0, O
+    return 0
 
 
 @njit(cache=True, nogil=True)
