@@ -45,7 +45,7 @@ from tracelens.ingest._jsonscan import (
     unmanaged,
     word_table,
 )
-from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view
+from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view, write_view
 
 # --- object keys the scanner reads ---------------------------------------------------------
 FIELDS = (
@@ -1043,17 +1043,18 @@ def resolve_rows(buf, dec, consts, ns, T, S, R, P, A, special,
 
 
 @njit(cache=True, nogil=True)
-def owner_rows(firsts, ends, A, exclude, exclude_key, n_slots, slot_of, prio_of):
-    """Attribute rows of owners (rows firsts[i]:ends[i] of A, minus the keys whose
-    ``exclude`` entry equals ``exclude_key``) -> (rows, offsets, winners); winners has no
+def owner_rows(M, owners, c_first, c_end, A, exclude, exclude_key, n_slots, slot_of, prio_of):
+    """Attribute rows of owners (owner i: rows M[owners[i], c_first]:M[owners[i], c_end] of
+    A, minus the keys whose ``exclude`` entry equals ``exclude_key``; read in place, not
+    from numpy copies of the two columns) -> (rows, offsets, winners); winners has no
     rows when no owner has a promoted key (common: 5.2 MB of -1 per 50k spans, a page
     fault per 4 KiB, was 5367 of the 25k faults of decoding 4 files)."""
-    m = len(firsts)
+    m = len(owners)
     offsets = np.zeros(m + 1, np.int64)
     total = 0
     promoted = False
     for i in range(m):
-        for a in range(firsts[i], ends[i]):
+        for a in range(M[owners[i], c_first], M[owners[i], c_end]):
             key = A[a, A_KEY_ID]
             if key >= 0 and exclude[key] == exclude_key:
                 continue
@@ -1067,7 +1068,7 @@ def owner_rows(firsts, ends, A, exclude, exclude_key, n_slots, slot_of, prio_of)
     j = 0
     for i in range(m):
         best[:] = 1 << 30
-        for a in range(firsts[i], ends[i]):
+        for a in range(M[owners[i], c_first], M[owners[i], c_end]):
             key = A[a, A_KEY_ID]
             if key >= 0 and exclude[key] == exclude_key:
                 continue
@@ -1124,30 +1125,87 @@ def resource_rows(P, n_procs, A, service_name_key, n_slots, slot_of, prio_of):
 
 
 @njit(cache=True, nogil=True)
+def span_columns(buf, dec, consts, extra, S, O, R, acc, n_procs):
+    """The per-span columns of accepted spans ``acc``, in one pass over the span tables
+    (hex id kernels per id and numpy copies of each strided S/O column cost ~0.2 us per
+    span in cProfile): trace / span / parent id digits and views (see _wire's "ids to
+    hex"), parent validity, name views, kind, status, start, end, flags and their validity,
+    resource (n_procs: none), link offsets and the link rows of R."""
+    n = len(acc)
+    n_links = 0
+    for i in range(n):
+        n_links += O[acc[i], O_LINKS]
+    tid_chars = np.empty(n * 32, np.uint8)
+    tid_views = np.empty((n, 16), np.uint8)
+    sid_chars = np.empty(n * 16, np.uint8)
+    sid_views = np.empty((n, 16), np.uint8)
+    pid_chars = np.empty(n * 16, np.uint8)
+    pid_views = np.zeros((n, 16), np.uint8)
+    pid_valid = np.zeros(n, np.bool_)
+    names = np.empty((n, 16), np.uint8)
+    kind = np.empty(n, np.uint8)
+    status = np.empty(n, np.uint8)
+    start = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    flags = np.empty(n, np.int64)
+    has_flags = np.empty(n, np.bool_)
+    resource = np.empty(n, np.int64)
+    link_off = np.empty(n + 1, np.int64)
+    links = np.empty(n_links, np.int64)
+    u = unmanaged
+    fill_span_columns(u(buf), u(dec), u(consts), u(extra), u(S), u(O), u(R), u(acc), n_procs, u(tid_chars),
+                      u(tid_views), u(sid_chars), u(sid_views), u(pid_chars), u(pid_views), u(pid_valid), u(names),
+                      u(kind), u(status), u(start), u(end), u(flags), u(has_flags), u(resource), u(link_off), u(links))
+    return (tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid_views, pid_valid, names, kind, status, start,
+            end, flags, has_flags, resource, link_off, links)
+
+
+@njit(cache=True, _nrt=False)
+def fill_span_columns(buf, dec, consts, extra, S, O, R, acc, n_procs, tid_chars, tid_views, sid_chars, sid_views,
+                      pid_chars, pid_views, pid_valid, names, kind, status, start, end, flags, has_flags, resource,
+                      link_off, links):
+    """span_columns' loop, without the NRT (see _wire.unmanaged)."""
+    link = 0
+    link_off[0] = 0
+    for i in range(len(acc)):
+        s = acc[i]
+        put_hex_u64(tid_chars, 32 * i, S[s, S_TID_HI])
+        put_hex_u64(tid_chars, 32 * i + 16, S[s, S_TID_LO])
+        digits_view(tid_views, i, tid_chars, 32 * i, 32)
+        put_hex_u64(sid_chars, 16 * i, S[s, S_SID])
+        digits_view(sid_views, i, sid_chars, 16 * i, 16)
+        if O[s, O_PARENT_VALID] == 1:
+            pid_valid[i] = True
+            put_hex_u64(pid_chars, 16 * i, O[s, O_PARENT])
+            digits_view(pid_views, i, pid_chars, 16 * i, 16)
+        w = S[s, S_NAME_W]
+        src = extra if w == W_EXTRA else source(buf, dec, consts, w)
+        write_view(names, i, src, S[s, S_NAME_OFF], S[s, S_NAME_LEN], w, S[s, S_NAME_OFF])
+        kind[i] = O[s, O_KIND]
+        status[i] = O[s, O_STATUS]
+        start[i] = S[s, S_START]
+        end[i] = S[s, S_START] + S[s, S_DURATION]
+        flags[i] = S[s, S_FLAGS]
+        has_flags[i] = S[s, S_HAS_FLAGS] == 1
+        p = O[s, O_PROCESS]
+        resource[i] = p if p >= 0 else n_procs
+        for r in range(S[s, S_REF_FIRST], S[s, S_REF_END]):
+            if R[r, R_CHILD_OF] == 3:  # a link (resolve_rows)
+                links[link] = r
+                link += 1
+        link_off[i + 1] = link
+
+
+@njit(cache=True, nogil=True)
 def string_views(buf, dec, consts, extra, W, OFF, LEN):
     """Arrow string views (n, 16) for string references; data buffer index = w."""
     n = len(W)
-    views = np.zeros((n, 16), np.uint8)
+    views = np.empty((n, 16), np.uint8)
+    u = unmanaged
+    b, d, c, e, v = u(buf), u(dec), u(consts), u(extra), u(views)
     for i in range(n):
-        ln = LEN[i]
-        off = OFF[i]
-        src = extra if W[i] == W_EXTRA else source(buf, dec, consts, W[i])
-        views[i, 0] = ln & 0xFF
-        views[i, 1] = (ln >> 8) & 0xFF
-        views[i, 2] = (ln >> 16) & 0xFF
-        views[i, 3] = (ln >> 24) & 0xFF
-        if ln <= 12:
-            for k in range(ln):
-                views[i, 4 + k] = src[off + k]
-        else:
-            for k in range(4):
-                views[i, 4 + k] = src[off + k]
-            w = W[i]
-            views[i, 8] = w & 0xFF
-            views[i, 12] = off & 0xFF
-            views[i, 13] = (off >> 8) & 0xFF
-            views[i, 14] = (off >> 16) & 0xFF
-            views[i, 15] = (off >> 24) & 0xFF
+        src = e if W[i] == W_EXTRA else source(b, d, c, W[i])
+        write_view(v, i, src, OFF[i], LEN[i], W[i], OFF[i])
     return views
 
 

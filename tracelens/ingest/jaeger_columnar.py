@@ -30,6 +30,7 @@ from tracelens.ingest._assemble import (
     digit_views,
     empty_strings,
     nonzero_rows,
+    validity,
 )
 from tracelens.ingest._jsonscan import CONSTANTS, W_EXTRA, word_table
 from tracelens.ingest._jsonvalues import base64_bytes
@@ -207,67 +208,53 @@ class _Builder:
     def columns(self) -> SpanColumns:
         S, O, A, acc = self.S, self.O, self.A, self.accepted
         n = len(acc)
-        ones = np.ones(n, np.int64)
-        everything = n == len(S)  # the usual case: no copy of the tables
-        sa = S if everything else S[acc]
-        oa = O if everything else O[acc]
-        trace_ids = j.hex_ids(np.ascontiguousarray(sa[:, j.S_TID_HI]), np.ascontiguousarray(sa[:, j.S_TID_LO]), ones, 32)
-        span_ids = j.hex_ids(ones, np.ascontiguousarray(sa[:, j.S_SID]), ones, 16)
-        parent_valid = np.ascontiguousarray(oa[:, j.O_PARENT_VALID])
-        parent_ids = j.hex_ids(ones, np.ascontiguousarray(oa[:, j.O_PARENT]), parent_valid, 16)
-        start = np.ascontiguousarray(sa[:, j.S_START])
-        has_flags = sa[:, j.S_HAS_FLAGS] == 1
+        n_procs = int(self.cur[j.C_PROCS])
+        (tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid_views, pid_valid, names, kind, status, start, end,
+         flags, has_flags, span_resource, link_off, links) = j.span_columns(
+            self.buf, self.dec, _CONSTS, self.extra, S, O, self.R, acc, n_procs)
         # span attributes: tags minus the special ones
         attr_rows, attr_off, span_winners = j.owner_rows(
-            np.ascontiguousarray(sa[:, j.S_TAG_FIRST]), np.ascontiguousarray(sa[:, j.S_TAG_END]), A,
-            _KEYS.is_special, 1, len(SPAN_PROMOTED), _KEYS.span_slot, _KEYS.span_prio,
+            S, acc, j.S_TAG_FIRST, j.S_TAG_END, A, _KEYS.is_special, 1, len(SPAN_PROMOTED), _KEYS.span_slot, _KEYS.span_prio,
         )
         # resources: one per process, plus the empty one for spans without a process
-        n_procs = int(self.cur[j.C_PROCS])
         res_rows, res_off, res_winners = j.resource_rows(
             self.P, n_procs, A, _KEYS.service_name, len(RESOURCE_PROMOTED), _KEYS.resource_slot, _KEYS.resource_prio
         )
-        span_resource = np.where(oa[:, j.O_PROCESS] >= 0, oa[:, j.O_PROCESS], n_procs)
         # events: logs; the "event" field is the name
-        logs, event_off = _ranges(sa[:, j.S_LOG_FIRST], sa[:, j.S_LOG_END])
-        status, name_rows = j.event_name_rows(self.Lg, logs, A, _KEYS.is_event)
-        if status < 0:
+        logs, event_off = _ranges(S[acc, j.S_LOG_FIRST], S[acc, j.S_LOG_END])
+        names_found, name_rows = j.event_name_rows(self.Lg, logs, A, _KEYS.is_event)
+        if names_found < 0:
             raise _Unmodelled
-        lg = self.Lg[logs]
         ev_rows, ev_off, _w = j.owner_rows(
-            np.ascontiguousarray(lg[:, j.L_TAG_FIRST]), np.ascontiguousarray(lg[:, j.L_TAG_END]), A,
-            _KEYS.is_event, 1, 0, _KEYS.span_slot, _KEYS.span_prio,
+            self.Lg, logs, j.L_TAG_FIRST, j.L_TAG_END, A, _KEYS.is_event, 1, 0, _KEYS.span_slot, _KEYS.span_prio,
         )
         # links: references other than the parent
-        refs, _ = _ranges(sa[:, j.S_REF_FIRST], sa[:, j.S_REF_END])
-        links = refs[self.R[refs, j.R_CHILD_OF] == 3]
-        link_off = np.zeros(n + 1, np.int64)
-        np.cumsum(oa[:, j.O_LINKS], out=link_off[1:])
         rl = self.R[links]
         link_tids = j.hex_ids(np.ascontiguousarray(rl[:, j.R_TID_HI]), np.ascontiguousarray(rl[:, j.R_TID_LO]),
-                                           np.ascontiguousarray(rl[:, j.R_TID_STATE]), 32)
-        link_sids = j.hex_ids(ones[: len(links)], np.ascontiguousarray(rl[:, j.R_SID]),
-                                           np.ascontiguousarray(rl[:, j.R_SID_STATE]), 16)
+                              np.ascontiguousarray(rl[:, j.R_TID_STATE]), 32)
+        link_sids = j.hex_ids(np.ones(len(links), np.int64), np.ascontiguousarray(rl[:, j.R_SID]),
+                              np.ascontiguousarray(rl[:, j.R_SID_STATE]), 16)
         no_rows = np.zeros(0, np.int64)
+        oa = O if n == len(O) else O[acc]  # the usual case: no copy
         return SpanColumns(
-            trace_id=digit_views(*trace_ids),
-            span_id=digit_views(*span_ids),
-            parent_span_id=digit_views(*parent_ids, parent_valid == 1),
-            name=self.views(sa[:, j.S_NAME_W], sa[:, j.S_NAME_OFF], sa[:, j.S_NAME_LEN]),
-            kind=oa[:, j.O_KIND].astype(np.uint8),
+            trace_id=digit_views(tid_chars, tid_views),
+            span_id=digit_views(sid_chars, sid_views),
+            parent_span_id=digit_views(pid_chars, pid_views, pid_valid),
+            name=pa.Array.from_buffers(_VIEW, n, [None, pa.py_buffer(names), *self.buffers]),
+            kind=kind,
             start=start,
-            end=start + sa[:, j.S_DURATION],
-            status_code=oa[:, j.O_STATUS].astype(np.uint8),
+            end=end,
+            status_code=status,
             status_message=self.tag_strings(oa[:, j.O_MESSAGE]),
             trace_state=self.tag_strings(oa[:, j.O_TRACE_STATE]),
-            flags=pa.array(sa[:, j.S_FLAGS], pa.int64(), mask=~has_flags),
+            flags=pa.Array.from_buffers(pa.int64(), n, [validity(has_flags), pa.py_buffer(flags)]),
             scope_name=self.tag_strings(oa[:, j.O_SCOPE_NAME]),
             scope_version=self.tag_strings(oa[:, j.O_SCOPE_VERSION]),
             attributes=self.attr_table(attr_rows, attr_off),
             resources=self.attr_table(res_rows, res_off),
-            span_resource=np.ascontiguousarray(span_resource),
+            span_resource=span_resource,
             event_offsets=event_off,
-            event_time=np.ascontiguousarray(lg[:, j.L_TIME]),
+            event_time=self.Lg[logs, j.L_TIME],
             event_name=self.tag_strings(name_rows),
             event_attributes=self.attr_table(ev_rows, ev_off),
             link_offsets=link_off,
