@@ -13,7 +13,6 @@ its spans, is a numpy row gather: no string is copied and no per-span Python run
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,6 +29,7 @@ from tracelens.ingest._wire import (
     BM_STR,
     VIEW_CHUNK_BITS,
     attribute_bitmaps,
+    promote_ints,
     promote_views,
     take_owners,
 )
@@ -295,16 +295,11 @@ def promoted_strings(table: AttrTable, idx: np.ndarray, views: np.ndarray, valid
 def promoted_ints(table: AttrTable, idx: np.ndarray) -> pa.Array:
     """Int64 promoted column: ints as they are, decimal strings parsed, finite doubles
     truncated, anything else null."""
-    n = len(idx)
-    has = idx >= 0
-    safe = np.where(has, idx, 0)
-    types = np.where(has, table.type[safe], TYPE_EMPTY) if len(table.type) else np.full(n, TYPE_EMPTY, np.uint8)
-    values = np.where(types == TYPE_INT, table.num[safe] if len(table.num) else 0, 0).astype(np.int64)
-    valid = types == TYPE_INT
-    for row in np.flatnonzero((types == TYPE_STRING) | (types == TYPE_DOUBLE)):
+    values, valid, later = promote_ints(table.type, table.num, np.ascontiguousarray(idx, np.int64))
+    for row in later:
         source = int(idx[row])
         try:
-            if types[row] == TYPE_STRING:
+            if table.type[source] == TYPE_STRING:
                 number = int(view_text(table.str_views, table.str_buffers, source).strip())
             else:
                 number = int(np.array([table.num[source]], np.int64).view(np.float64)[0])
@@ -313,17 +308,36 @@ def promoted_ints(table: AttrTable, idx: np.ndarray) -> pa.Array:
         if -(2**63) <= number < 2**63:
             values[row] = number
             valid[row] = True
-    return pa.Array.from_buffers(pa.int64(), n, [validity(valid), pa.py_buffer(values)])
+    return pa.Array.from_buffers(pa.int64(), len(idx), [validity(valid), pa.py_buffer(values)])
 
 
-@functools.cache
-def _string_columns(promoted: tuple[s.PromotedAttribute, ...]) -> np.ndarray:
-    """1 for each promoted column of type String (the kernel builds views for those only)."""
-    return np.array([p.dtype != pl.Int64 for p in promoted], np.int64)
+@dataclass(frozen=True)
+class _Plan:
+    """Per-column facts of a promoted tuple, looked up once (polars dtype comparisons and
+    hashing the tuple cost ~10 us per call, which the per-request decode repeats)."""
+
+    is_string: np.ndarray  # int64 1/0 per column, for promote_views
+    is_int: tuple[bool, ...]
+    is_service: tuple[bool, ...]
+    arrow_types: tuple[pa.DataType, ...]
 
 
-def _arrow_type(p: s.PromotedAttribute) -> pa.DataType:
-    return pa.int64() if p.dtype == pl.Int64 else _VIEW
+_PLANS: dict[int, tuple[tuple[s.PromotedAttribute, ...], _Plan]] = {}
+
+
+def _plan(promoted: tuple[s.PromotedAttribute, ...]) -> _Plan:
+    known = _PLANS.get(id(promoted))
+    if known is not None and known[0] is promoted:
+        return known[1]
+    is_int = tuple(p.dtype == pl.Int64 for p in promoted)
+    plan = _Plan(
+        is_string=np.array([not i for i in is_int], np.int64),
+        is_int=is_int,
+        is_service=tuple(p.column == s.SERVICE_NAME for p in promoted),
+        arrow_types=tuple(pa.int64() if i else _VIEW for i in is_int),
+    )
+    _PLANS[id(promoted)] = (promoted, plan)  # the tuple is kept: its id stays its own
+    return plan
 
 
 def _winner_types(table: AttrTable, idx: np.ndarray) -> np.ndarray:
@@ -338,32 +352,31 @@ def promoted_columns(table: AttrTable, winners: np.ndarray | None, promoted: tup
                      n: int) -> list[pa.Array]:
     """One Arrow array per promoted attribute of n owners; ``winners[:, j]`` is column j's
     attribute row (None: no owner has any)."""
+    plan = _plan(promoted)
     if winners is None:  # span winners only (service.name, with its default, is a resource's)
-        return [null_array(n, _arrow_type(p)) for p in promoted]
+        return [null_array(n, t) for t in plan.arrow_types]
     winners = np.ascontiguousarray(winners, np.int64)
-    counts, slot, views, bitmaps = promote_views(
-        table.type, np.ascontiguousarray(table.str_views), winners, _string_columns(promoted)
-    )
+    counts, slots, words, bitmaps = promote_views(table.type, _words(table.str_views), winners, plan.is_string)
+    views = words.view(np.uint8)  # (columns, n, 16)
     out = []
-    for j, p in enumerate(promoted):
-        strings, rare = int(counts[j, 0]), int(counts[j, 1])
-        if p.column == s.SERVICE_NAME or (rare and p.dtype != pl.Int64):
+    for j, ((strings, rare), slot) in enumerate(zip(counts.tolist(), slots.tolist())):
+        if plan.is_service[j] or (rare and not plan.is_int[j]):
             # rare or defaulted: fill in Python (service.name per resource: few rows)
-            if slot[j] >= 0:
-                column_views = views[slot[j]]
-                valid = np.unpackbits(bitmaps[slot[j]], count=n, bitorder="little").astype(np.bool_)
+            if slot >= 0:
+                column_views = views[slot]
+                valid = np.unpackbits(bitmaps[slot], count=n, bitorder="little").astype(np.bool_)
             else:
                 column_views, valid = np.zeros((n, 16), np.uint8), np.zeros(n, np.bool_)
             rare_rows = _IS_RARE[_winner_types(table, winners[:, j])] if rare else np.zeros(n, np.bool_)
-            default = _UNKNOWN_SERVICE if p.column == s.SERVICE_NAME else None
+            default = _UNKNOWN_SERVICE if plan.is_service[j] else None
             out.append(promoted_strings(table, winners[:, j], column_views, valid, rare_rows, default))
         elif strings + rare == 0:
-            out.append(null_array(n, _arrow_type(p)))
-        elif p.dtype == pl.Int64:
+            out.append(null_array(n, plan.arrow_types[j]))
+        elif plan.is_int[j]:
             out.append(promoted_ints(table, winners[:, j]))
         else:
-            bitmap = None if strings == n else pa.py_buffer(bitmaps[slot[j]])
-            out.append(pa.Array.from_buffers(_VIEW, n, [bitmap, pa.py_buffer(views[slot[j]]), *table.str_buffers]))
+            bitmap = None if strings == n else pa.py_buffer(bitmaps[slot])
+            out.append(pa.Array.from_buffers(_VIEW, n, [bitmap, pa.py_buffer(views[slot]), *table.str_buffers]))
     return out
 
 

@@ -1271,12 +1271,12 @@ def span_columns(buf, si, cv):
 
 # --- promoted columns ---------------------------------------------------------------------------
 @njit(cache=True, nogil=True)  # receiver threads decode in parallel
-def promote_views(types, str_views, winners, is_string):
+def promote_views(types, str_words, winners, is_string):
     """For each promoted column j: counts[j] = (string-like winners, int/double/bool winners,
     which a string column renders as text in Python); and for each string column with any
-    winner (slot[j] >= 0, else -1), the string views of its string-like winners and their
-    validity bitmap, views[slot[j]] and bitmaps[slot[j]]. Columns without a winner get no
-    views at all: a Jaeger file's spans often have no promoted attribute, and zeroing and
+    winner (slot[j] >= 0, else -1), the string views of its string-like winners (as two
+    uint64 words each: 0.30 -> 0.21 ms per 4k spans) and their validity bitmap,
+    views[slot[j]] and bitmaps[slot[j]]. Columns without a winner get no views at all: a Jaeger file's spans often have no promoted attribute, and zeroing and
     filling 13 x 16 bytes per span for nothing was 55 ms per 200k spans."""
     n, k = winners.shape
     counts = np.zeros((k, 2), np.int64)
@@ -1296,7 +1296,7 @@ def promote_views(types, str_views, winners, is_string):
         if is_string[j] and counts[j, 0] + counts[j, 1] > 0:
             slot[j] = live
             live += 1
-    views = np.zeros((live, n, 16), np.uint8)
+    views = np.zeros((live, n, 2), np.uint64)  # 16-byte views as two words: one copy each
     bitmaps = np.zeros((live, (n + 7) // 8), np.uint8)
     for i in range(n):
         for j in range(k):
@@ -1306,10 +1306,37 @@ def promote_views(types, str_views, winners, is_string):
                 continue
             t = types[a]
             if t == T_STRING or t == T_BYTES or t == T_ARRAY or t == T_KVLIST:
-                for b in range(16):
-                    views[c, i, b] = str_views[a, b]
+                views[c, i, 0] = str_words[a, 0]
+                views[c, i, 1] = str_words[a, 1]
                 bitmaps[c, i >> 3] |= np.uint8(1 << (i & 7))
     return counts, slot, views, bitmaps
+
+
+@njit(cache=True, nogil=True)  # receiver threads decode in parallel
+def promote_ints(types, num, idx):
+    """An Int64 promoted column from its winners idx (-1: none): (values, valid, rows whose
+    winner is a string or double, which Python parses); numpy's where/gather chain for the
+    same was 0.14 ms per 4k spans."""
+    n = len(idx)
+    values = np.zeros(n, np.int64)
+    valid = np.zeros(n, np.bool_)
+    later = 0
+    for i in range(n):
+        a = idx[i]
+        if a >= 0:
+            if types[a] == T_INT:
+                values[i] = num[a]
+                valid[i] = True
+            elif types[a] == T_STRING or types[a] == T_DOUBLE:
+                later += 1
+    rows = np.empty(later, np.int64)
+    k = 0
+    for i in range(n):
+        a = idx[i]
+        if a >= 0 and (types[a] == T_STRING or types[a] == T_DOUBLE):
+            rows[k] = i
+            k += 1
+    return values, valid, rows
 
 
 # --- attribute tables ---------------------------------------------------------------------------
