@@ -67,7 +67,7 @@ _ATTR_FIELDS: Final = [
     pa.field("float", pa.float64()),
     pa.field("bool", pa.bool_()),
 ]
-_SCHEMAS: dict[tuple[pa.DataType, ...], pa.Schema] = {}  # arrow schema per column-type tuple (few)
+_SCHEMAS: dict[tuple[int, ...], list[pa.Schema]] = {}  # arrow schemas by their types' ids (few)
 
 
 # --- string views ---------------------------------------------------------------------------
@@ -195,8 +195,10 @@ class AttrTable:
         def bitmap(row: int) -> pa.Buffer | None:
             return None if counts[row] == n else pa.py_buffer(bits[row])
 
+        # codes are TYPE_* constants (kernels) or ATTRIBUTE_TYPES indexes (fallbacks, slow
+        # path): in range, so pyarrow's bounds check (28 us per 41k rows) is skipped
         types = pa.DictionaryArray.from_arrays(
-            pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(codes)]), _ATTR_TYPE_VALUES, ordered=True
+            pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(codes)]), _ATTR_TYPE_VALUES, ordered=True, safe=False
         )
         values = pa.py_buffer(num)
         # bool values: set only where the row is a bool (num is 0/1 there), as before
@@ -482,15 +484,20 @@ def assemble(c: SpanColumns) -> pl.DataFrame:
 
 
 def _schema(arrays: list[pa.Array]) -> pa.Schema:
-    """The batch schema (Enum metadata on kind/status), built once per set of column types."""
-    types = tuple(arr.type for arr in arrays)
-    schema = _SCHEMAS.get(types)
-    if schema is None:
-        fields = [
-            pa.field(name, t, metadata=_KIND_FIELD.metadata) if name == s.KIND
-            else pa.field(name, t, metadata=_STATUS_FIELD.metadata) if name == s.STATUS_CODE
-            else pa.field(name, t)
-            for name, t in zip(s.COLUMNS, types)
-        ]
-        schema = _SCHEMAS.setdefault(types, pa.schema(fields))
+    """The batch schema (Enum metadata on kind/status), built once per set of column types.
+    Found by the types' top-level ids, then compared: hashing 35 pyarrow types cost 45 us
+    per frame, comparing them 11 us (the per-request decode builds a frame per 512 spans)."""
+    types = [arr.type for arr in arrays]
+    candidates = _SCHEMAS.setdefault(tuple(t.id for t in types), [])
+    for schema in candidates:
+        if schema.types == types:
+            return schema
+    fields = [
+        pa.field(name, t, metadata=_KIND_FIELD.metadata) if name == s.KIND
+        else pa.field(name, t, metadata=_STATUS_FIELD.metadata) if name == s.STATUS_CODE
+        else pa.field(name, t)
+        for name, t in zip(s.COLUMNS, types)
+    ]
+    schema = pa.schema(fields)
+    candidates.append(schema)  # threads may race: both schemas are equal
     return schema
