@@ -183,11 +183,15 @@ class _Builder:
 
     def attr_table(self, ai: np.ndarray, av: np.ndarray, offsets: np.ndarray) -> AttrTable:
         av = av[:, : len(ai)]  # (key, value) x rows x 16: each half is contiguous
-        extra = self.finish_fallbacks(ai, av)
+        types, num, fallbacks = w.attribute_arrays(ai)
+        extra = None
+        if fallbacks:  # rare: fill them in, then take the columns again
+            extra = self.finish_fallbacks(ai, av)
+            types, num, _ = w.attribute_arrays(ai)
         return AttrTable(
             offsets=offsets,
-            type=ai[:, w.A_TYPE].astype(np.uint8),
-            num=np.ascontiguousarray(ai[:, w.A_NUM]),
+            type=types,
+            num=num,
             key_views=av[0],
             key_buffers=[self.input],
             str_views=av[1],
