@@ -45,7 +45,7 @@ from tracelens.ingest._jsonscan import (
     unmanaged,
     word_table,
 )
-from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view, write_view
+from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view, span_outputs, write_view
 
 # --- object keys the scanner reads ---------------------------------------------------------
 FIELDS = (
@@ -1135,21 +1135,10 @@ def span_columns(buf, dec, consts, extra, S, O, R, acc, n_procs):
     n_links = 0
     for i in range(n):
         n_links += O[acc[i], O_LINKS]
-    tid_chars = np.empty(n * 32, np.uint8)
-    tid_views = np.empty((n, 16), np.uint8)
-    sid_chars = np.empty(n * 16, np.uint8)
-    sid_views = np.empty((n, 16), np.uint8)
-    pid_chars = np.empty(n * 16, np.uint8)
-    pid_views = np.zeros((n, 16), np.uint8)
-    pid_valid = np.zeros(n, np.bool_)
+    tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid_views, pid_valid, kind, status, start, end, flags, \
+        resource = span_outputs(n)
     names = np.empty((n, 16), np.uint8)
-    kind = np.empty(n, np.uint8)
-    status = np.empty(n, np.uint8)
-    start = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
-    flags = np.empty(n, np.int64)
     has_flags = np.empty(n, np.bool_)
-    resource = np.empty(n, np.int64)
     link_off = np.empty(n + 1, np.int64)
     links = np.empty(n_links, np.int64)
     u = unmanaged

@@ -1225,6 +1225,17 @@ def fill_ids(buf, si, tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid
             digits_view(pid_views, i, pid_chars, 16 * i, 16)
 
 
+@njit(cache=True, nogil=True)
+def span_outputs(n):
+    """The per-span output arrays both decoders' span_columns fill: trace / span / parent id
+    digits and views (parents: zero views and not valid until set), kind, status, start,
+    end, flags, resource."""
+    return (np.empty(n * 32, np.uint8), np.empty((n, 16), np.uint8), np.empty(n * 16, np.uint8),
+            np.empty((n, 16), np.uint8), np.empty(n * 16, np.uint8), np.zeros((n, 16), np.uint8),
+            np.zeros(n, np.bool_), np.empty(n, np.uint8), np.empty(n, np.uint8), np.empty(n, np.int64),
+            np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+
+
 @njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def span_columns(buf, si, cv):
     """The per-span columns of the span table, in one pass over its rows: a span's three ids
@@ -1235,19 +1246,8 @@ def span_columns(buf, si, cv):
     all-zero parents are roots: null, zero view), parent validity, kind and status codes
     (unknown values -> 0), start, end, flags, resource, scope name and version views."""
     n = len(si)
-    tid_chars = np.empty(n * 32, np.uint8)
-    tid_views = np.empty((n, 16), np.uint8)
-    sid_chars = np.empty(n * 16, np.uint8)
-    sid_views = np.empty((n, 16), np.uint8)
-    pid_chars = np.empty(n * 16, np.uint8)
-    pid_views = np.zeros((n, 16), np.uint8)
-    pid_valid = np.zeros(n, np.bool_)
-    kind = np.empty(n, np.uint8)
-    status = np.empty(n, np.uint8)
-    start = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
-    flags = np.empty(n, np.int64)
-    resource = np.empty(n, np.int64)
+    tid_chars, tid_views, sid_chars, sid_views, pid_chars, pid_views, pid_valid, kind, status, start, end, flags, \
+        resource = span_outputs(n)
     scope_name = np.empty((n, 16), np.uint8)
     scope_version = np.empty((n, 16), np.uint8)
     fill_ids(unmanaged(buf), unmanaged(si), unmanaged(tid_chars), unmanaged(tid_views), unmanaged(sid_chars),
