@@ -139,3 +139,20 @@ def test_import_jobs_must_be_positive(tmp_path):
     result = CliRunner().invoke(cli, ["import", str(good), "--data", str(tmp_path / "d"), "--jobs", "0"])
     assert result.exit_code == 2
     assert "--jobs" in result.output and "Traceback" not in result.output
+
+
+def test_import_files_stops_queued_files_when_the_caller_stops(tmp_path):
+    from tracelens.cli.import_ import import_files
+    from tracelens.store import Store
+
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"part-{n}.json"
+        path.write_text(_otlp_json([_span(f"{n + 1:032x}", f"{n + 1:016x}", "op")], service=f"svc-{n}"))
+        paths.append(path)
+    with Store.open(tmp_path / "data") as store:
+        reports = import_files(store, paths, jobs=1)
+        assert next(reports)["spans"] == 1
+        reports.close()  # e.g. Ctrl-C: the file in flight may finish, the queued ones never start
+        loaded = store.stats()["spans_loaded"]
+    assert 1 <= loaded <= 2

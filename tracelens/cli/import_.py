@@ -58,6 +58,8 @@ def import_files(store: Any, paths: Iterable[Path], jobs: int = DEFAULT_JOBS) ->
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="tracelens-import") as pool:
+        # Executor.map cancels the files not yet started when this generator is closed or
+        # interrupted (Ctrl-C while waiting): only those in flight finish, each one commit
         yield from pool.map(functools.partial(import_file, store), paths)
 
 
