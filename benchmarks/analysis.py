@@ -21,6 +21,7 @@ import resource
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 os.environ.setdefault("POLARS_MAX_THREADS", "1")  # one core, as the target says
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -160,6 +161,16 @@ def build_store(path: str, frame: pl.DataFrame, copies: int) -> int:
     return total
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (VmHWM). Not ru_maxrss: Linux carries that
+    over fork and exec, so a child started by the generating process (~1.5 GB) reported
+    the parent's peak instead of its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def analyze_store(path: str, batches: int) -> None:
     """Run in a fresh process: per-service latency share of every trace in the store,
     in trace-complete batches; prints spans/s and this process's peak RSS."""
@@ -172,7 +183,7 @@ def analyze_store(path: str, batches: int) -> None:
     table = latency_share(store.spans(), by="service", batches=batches)
     wall, cpu = time.perf_counter() - t0, clock() - c0
     spans = int(table["count"].sum())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(f"store     : {spans:,} spans in {batches} trace-complete batches: {wall:.1f} s wall, {cpu:.1f} s CPU "
           f"({spans / cpu:,.0f} spans/s CPU, read included); peak RSS {peak:,.0f} MB")
 
