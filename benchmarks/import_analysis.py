@@ -42,10 +42,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("POLARS_MAX_THREADS", "1")  # one core, as the target says
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+if TYPE_CHECKING:
+    import polars as pl
 
 from analysis import generate  # noqa: E402  (the realistic trace shapes of benchmarks/analysis.py)
 
@@ -197,12 +201,9 @@ def measure(kind: str, paths: list[Path], tmp: str, jobs: int) -> dict[str, floa
     return {"spans": rows, "total": clock() - started}
 
 
-def jaeger_files(frame: object, files: int, folder: Path, stem: str) -> list[Path]:
+def jaeger_files(frame: pl.DataFrame, files: int, folder: Path, stem: str) -> list[Path]:
     """``frame``'s traces split over ``files`` Jaeger UI JSON files in ``folder`` (kept
     files of an earlier run with the same stem are reused: the generator is seeded)."""
-    import polars as pl
-
-    assert isinstance(frame, pl.DataFrame)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}-{i}.json" for i in range(files)]
     if all(path.exists() for path in paths):
