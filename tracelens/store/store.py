@@ -320,6 +320,7 @@ class Store:
 
     # --- writing ----------------------------------------------------------------------
     def _writable_wal(self) -> walmod.WriteAheadLog:
+        """The WAL, or StoreError if this store cannot be written (read-only or closed)."""
         if self.read_only or self._wal is None:
             msg = f"span store {self.path} is open read-only"
             raise StoreError(msg)
@@ -327,6 +328,10 @@ class Store:
             msg = f"span store {self.path} is closed"
             raise StoreError(msg)
         return self._wal
+
+    def _check_writable(self) -> None:
+        """StoreError unless this store can be written (for writers that skip the WAL)."""
+        self._writable_wal()
 
     def append(self, frame: pl.DataFrame) -> None:
         """Make ``frame`` (span contract) durable; returns once it is fsync'd in the WAL.
@@ -356,7 +361,7 @@ class Store:
 
         Costs a Parquet encode and a commit, where ``append`` also encodes an Arrow IPC
         record, writes and fsyncs it, and later flushes it (benchmarks/import_analysis.py)."""
-        self._writable_wal()
+        self._check_writable()
         if frame.schema != s.SPAN_SCHEMA:
             msg = "load() needs a span-contract frame:\n  - " + "\n  - ".join(s.problems(frame))
             raise SchemaError(msg)
@@ -417,7 +422,7 @@ class Store:
 
     def flush(self) -> int:
         """Move every span queued at call time into the table; returns spans written."""
-        self._writable_wal()
+        self._check_writable()
         with self._state:
             target = self._queue[-1].seq if self._queue else 0
         written = 0
@@ -472,7 +477,7 @@ class Store:
 
     def start_flusher(self) -> None:
         """Start the background flusher thread (idempotent)."""
-        self._writable_wal()
+        self._check_writable()
         if self._flusher is not None:
             return
         self._flusher = threading.Thread(target=self._flusher_loop, name="tracelens-flusher", daemon=True)
@@ -573,14 +578,14 @@ class Store:
         trace_id, and physically remove duplicate (trace_id, span_id) rows. ``days``
         (``"YYYY-MM-DD"`` strings) limits it to those partitions; a running store does
         this by itself for closed days (``StoreConfig.compact_check_seconds``)."""
-        self._writable_wal()
+        self._check_writable()
         with self._flush_lock:
             return self._table.compact(days)
 
     def apply_retention(self, older_than_seconds: float | timedelta | str) -> dict[str, Any]:
         """Delete day partitions entirely older than now - ``older_than_seconds`` (also
         accepts a timedelta or text like "7d"), then vacuum their files from disk."""
-        self._writable_wal()
+        self._check_writable()
         if isinstance(older_than_seconds, str):
             older = parse_duration(older_than_seconds)
         elif isinstance(older_than_seconds, timedelta):
