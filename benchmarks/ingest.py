@@ -146,9 +146,19 @@ def send_all(transport: str, port: int, clients: int) -> tuple[float, int]:
 
 
 # --- server processes --------------------------------------------------------------------------
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def page_faults(pid: int) -> int:
+    """Minor page faults so far: each costs ~3 us of kernel time on this machine, so
+    memory churn (freeing and re-touching big buffers) shows up here before anywhere else."""
+    return int(_stat_fields(pid)[7])
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -183,6 +193,7 @@ class Result:
     cpu: float
     rss_mib: float
     retries: int
+    faults: int
 
     @property
     def rate(self) -> float:
@@ -195,9 +206,10 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
     process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port_file)])
     try:
         ports = wait_for_file(port_file, process)
-        cpu0 = cpu_seconds(process.pid)
+        cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
         elapsed, retries = send_all(transport, ports[transport], clients)
-        return Result("bare", transport, spans, elapsed, elapsed, cpu_seconds(process.pid) - cpu0, peak_rss_mib(process.pid), retries)
+        return Result("bare", transport, spans, elapsed, elapsed, cpu_seconds(process.pid) - cpu0, peak_rss_mib(process.pid), retries,
+                      page_faults(process.pid) - faults0)
     finally:
         process.terminate()
         process.wait(30)
@@ -222,7 +234,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
             profiler = subprocess.Popen([py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "250",
                                          "--threads", "--gil", "--output", str(output)], stdout=subprocess.DEVNULL)
             time.sleep(1.0)
-        cpu0 = cpu_seconds(process.pid)
+        cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
         started = time.perf_counter()
         ack_seconds, retries = send_all(transport, port, clients)
         store = tracelens.open(data)
@@ -230,13 +242,14 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu0
+        faults = page_faults(process.pid) - faults0
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
         queryable = store.spans().select(pl.len()).collect().item()
         if queryable != spans:
             raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
-        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries)
+        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -331,7 +344,7 @@ def main() -> None:
                 extra = f" (acknowledged+durable after {result.ack_seconds:.2f}s)" if result.name == "tracelens" else ""
                 print(f"  {result.name:9s} {result.rate:>10,.0f} spans/s  {result.seconds:6.2f}s{extra}  "
                       f"server CPU {result.cpu:5.1f}s ({result.spans / max(result.cpu, 1e-9):,.0f} spans per CPU-second)  "
-                      f"peak RSS {result.rss_mib:,.0f} MiB  retries {result.retries}")
+                      f"peak RSS {result.rss_mib:,.0f} MiB  page faults {result.faults:,}  retries {result.retries}")
             print(f"  tracelens end-to-end = {ours.rate / bare.rate:.0%} of the bare ceiling "
                   f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%})")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -92,3 +94,19 @@ def test_http_keep_alive_request_after_stop_is_told_to_retry(tmp_path):
         response = connection.getresponse()
         assert response.status == 503 and response.getheader("Retry-After") == "1"
         connection.close()
+
+
+def test_freeze_startup_objects_exempts_the_imports_from_collection():
+    # in a child: freezing is process-wide, and pytest's own objects must stay collectable
+    code = (
+        "import gc, tracelens.ingest, polars, grpc\n"
+        "from tracelens.receiver.serve import freeze_startup_objects\n"
+        "before = gc.get_freeze_count()\n"
+        "freeze_startup_objects()\n"
+        "print(before, gc.get_freeze_count(), len(gc.get_objects(generation=2)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    before, frozen, left = (int(v) for v in out.split())
+    assert before == 0
+    assert frozen > 50_000  # the imports' objects, which full collections no longer walk
+    assert left < frozen / 10

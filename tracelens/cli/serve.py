@@ -103,6 +103,7 @@ def serve(
 
     from tracelens.config import ReceiverConfig, StoreConfig
     from tracelens.receiver import serve as run
+    from tracelens.receiver.serve import freeze_startup_objects
     from tracelens.store.timerange import parse_duration
 
     if (tls_cert is None) != (tls_key is None):
@@ -135,6 +136,7 @@ def serve(
         endpoints = receiver.endpoints()  # type: ignore[attr-defined]
         shown = ", ".join(f"OTLP/{kind} on {where}" for kind, where in endpoints.items())
         click.echo(f"tracelens: receiving {shown}; data in {data}. Ctrl-C to stop.", err=True)
+        freeze_startup_objects()  # this process serves until it exits
 
     final = run(data, receiver_config, store_config, on_ready=ready,
                 query_routes=_canary_route if canary_endpoint else None)
