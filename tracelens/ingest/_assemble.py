@@ -115,9 +115,11 @@ def zero_buffer(size: int) -> pa.Buffer:
     global _zeros
     if size > _SHARED_ZEROS_MAX:
         return pa.py_buffer(np.zeros(size, np.uint8))
-    if size > _zeros.size:
-        _zeros = pa.py_buffer(np.zeros(max(size, 2 * _zeros.size), np.uint8))  # threads may race: both are zeros
-    return _zeros.slice(0, size)
+    zeros = _zeros  # read once: another thread may swap in a buffer too small for us
+    if size > zeros.size:
+        zeros = pa.py_buffer(np.zeros(max(size, 2 * zeros.size), np.uint8))
+        _zeros = zeros  # threads may race: either buffer is all zeros
+    return zeros.slice(0, size)
 
 
 def null_array(n: int, dtype: pa.DataType) -> pa.Array:

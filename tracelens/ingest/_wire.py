@@ -158,6 +158,30 @@ def stack_slots(typingctx):
     return types.CPointer(types.int64)(), codegen
 
 
+@intrinsic
+def load_u64(typingctx, arr, pos):
+    """The 8 bytes arr[pos:pos + 8] as a little-endian uint64, one unaligned load (the
+    caller guarantees pos + 8 <= len(arr)): whole-word UTF-8 checks and view writes."""
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, value=args[0])
+        ptr = builder.gep(a.data, [args[1]], inbounds=True)
+        return builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
+
+    return types.uint64(arr, types.intp), codegen
+
+
+@intrinsic
+def load_u32(typingctx, arr, pos):
+    """arr[pos:pos + 4] as a little-endian uint32 widened to uint64 (pos + 4 <= len(arr))."""
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, value=args[0])
+        ptr = builder.gep(a.data, [args[1]], inbounds=True)
+        word = builder.load(builder.bitcast(ptr, ir.IntType(32).as_pointer()), align=1)
+        return builder.zext(word, ir.IntType(64))
+
+    return types.uint64(arr, types.intp), codegen
+
+
 # --- primitives ---------------------------------------------------------------------------
 @njit(cache=True, _nrt=False)
 def read_varint(buf, pos, end):
@@ -283,6 +307,10 @@ def skip_field(buf, pos, end, field, wt, depth):
 def utf8_ok(buf, start, end):
     """Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as upb checks it."""
     i = start
+    while i + 8 <= end:  # ASCII eight bytes at a time (nearly every string is ASCII)
+        if load_u64(buf, i) & np.uint64(0x8080808080808080):
+            break
+        i += 8
     while i < end:
         c = buf[i]
         if c < 0x80:
@@ -318,35 +346,46 @@ def utf8_ok(buf, start, end):
 
 
 @njit(cache=True, _nrt=False)
+def view_words(buf, off, ln):
+    """The Arrow string view of buf[off:off+ln] (data buffer 0 = the input) as its two
+    little-endian words: length and the first 4 bytes; then bytes 4-11 inline if
+    ln <= 12, else buffer index 0 and the offset. Whole-word loads and stores instead of
+    16 byte stores per view."""
+    if ln > 12:
+        return np.uint64(ln) | (load_u32(buf, off) << np.uint64(32)), np.uint64(off) << np.uint64(32)
+    if off + 16 <= len(buf):
+        lo = load_u64(buf, off)
+        hi = load_u64(buf, off + 8)
+        if ln >= 8:
+            hi &= (np.uint64(1) << np.uint64(8 * (ln - 8))) - np.uint64(1)
+        else:
+            lo &= (np.uint64(1) << np.uint64(8 * ln)) - np.uint64(1)
+            hi = np.uint64(0)
+    else:  # near the end of the input: byte by byte, never reading past it
+        lo = np.uint64(0)
+        hi = np.uint64(0)
+        for k in range(min(ln, 8)):
+            lo |= np.uint64(buf[off + k]) << np.uint64(8 * k)
+        for k in range(8, ln):
+            hi |= np.uint64(buf[off + k]) << np.uint64(8 * (k - 8))
+    return np.uint64(ln) | (lo << np.uint64(32)), (lo >> np.uint64(32)) | (hi << np.uint64(32))
+
+
+@njit(cache=True, _nrt=False)
 def put_view(views, row, col, buf, off, ln):
-    """Write an Arrow string view for buf[off:off+ln] into views[col, row] (data buffer 0 =
-    the input). View blocks are (columns, rows, 16): each column is one contiguous Arrow
-    views buffer, wrapped without a copy."""
-    views[col, row, 0] = ln & 0xFF
-    views[col, row, 1] = (ln >> 8) & 0xFF
-    views[col, row, 2] = (ln >> 16) & 0xFF
-    views[col, row, 3] = (ln >> 24) & 0xFF
-    if ln <= 12:
-        for k in range(ln):
-            views[col, row, 4 + k] = buf[off + k]
-        for k in range(ln, 12):
-            views[col, row, 4 + k] = 0
-    else:
-        for k in range(4):
-            views[col, row, 4 + k] = buf[off + k]
-        for k in range(4):
-            views[col, row, 8 + k] = 0  # buffer index 0
-        views[col, row, 12] = off & 0xFF
-        views[col, row, 13] = (off >> 8) & 0xFF
-        views[col, row, 14] = (off >> 16) & 0xFF
-        views[col, row, 15] = (off >> 24) & 0xFF
+    """Write the Arrow string view of buf[off:off+ln] into views[col, row]. View blocks are
+    (columns, rows, 2) uint64: each column is one contiguous Arrow views buffer, wrapped
+    without a copy (Python reads them as (columns, rows, 16) bytes)."""
+    w0, w1 = view_words(buf, off, ln)
+    views[col, row, 0] = w0
+    views[col, row, 1] = w1
 
 
 @njit(cache=True, _nrt=False)
 def clear_views(views, row):
     for col in range(views.shape[0]):
-        for k in range(16):
-            views[col, row, k] = 0
+        views[col, row, 0] = 0
+        views[col, row, 1] = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -912,53 +951,72 @@ def parse_resource(buf, pos, end, r_row, rai, rav, r_win, r_prio, cur, depth, rk
 
 @njit(cache=True, _nrt=False)
 def keep_pending(ai, lo, hi, pv, cur):
-    """Remember fallback KeyValues among rows lo..hi (about to be rolled back)."""
+    """Remember fallback KeyValues among rows lo..hi (about to be rolled back). False if
+    pv is full (only if pass 1 counted fewer attributes than pass 2 saw: never write past
+    the table)."""
     for a in range(lo, hi):
         if ai[a, A_FALLBACK]:
             j = cur[C_PENDING]
+            if j >= pv.shape[0]:
+                return False
             pv[j, 0] = ai[a, A_KV_OFF]
             pv[j, 1] = ai[a, A_KV_LEN]
             pv[j, 2] = ai[a, A_DEPTH]
             cur[C_PENDING] += 1
+    return True
+
+
+@njit(cache=True)
+def offsets_table(n):
+    """n + 1 offsets, uninitialised but the first (each later one is written as its row
+    is accepted)."""
+    out = np.empty(n + 1, np.int64)
+    out[0] = 0
+    return out
 
 
 @njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_prio_o, n_slots,
                  rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots):
-    """Pass 2. Returns (error/position, cursors, and every output array)."""
+    """Pass 2. Returns (error/position, cursors, and every output array). String view
+    blocks are (columns, rows, 2) uint64 (see put_view).
+
+    Tables are allocated uninitialised wherever the scan writes every field of a row
+    before moving its cursor past it (Python reads rows below the cursors only): zeroing
+    ~1.3 KB of tables per span and writing them again cost more than the writes."""
     n_spans = counts[C_SPANS]
     cur_o = np.zeros(C_N, np.int64)
-    si_o = np.zeros((n_spans, S_COLS), np.int64)
-    sv_o = np.zeros((S_VIEWS, n_spans, 16), np.uint8)
-    s_win_o = np.full((n_spans, n_slots), -1, np.int64)
+    si_o = np.empty((n_spans, S_COLS), np.int64)  # parse_span clears its row
+    sv_o = np.empty((S_VIEWS, n_spans, 2), np.uint64)  # parse_span clears its row
+    s_win_o = np.empty((n_spans, n_slots), np.int64)  # parse_span sets its row to -1
     s_prio_o = np.empty(max(n_slots, 1), np.int64)
-    s_attr_off_o = np.zeros(n_spans + 1, np.int64)
-    s_event_off_o = np.zeros(n_spans + 1, np.int64)
-    s_link_off_o = np.zeros(n_spans + 1, np.int64)
-    sai_o = np.zeros((counts[C_SPAN_ATTRS], A_COLS), np.int64)
-    sav_o = np.zeros((2, counts[C_SPAN_ATTRS], 16), np.uint8)
+    s_attr_off_o = offsets_table(n_spans)
+    s_event_off_o = offsets_table(n_spans)
+    s_link_off_o = offsets_table(n_spans)
+    sai_o = np.empty((counts[C_SPAN_ATTRS], A_COLS), np.int64)  # attr_field + parse_kv: every column
+    sav_o = np.empty((2, counts[C_SPAN_ATTRS], 2), np.uint64)  # parse_kv clears its row
     n_rs = counts[C_RS]
-    rai_o = np.zeros((counts[C_RES_ATTRS], A_COLS), np.int64)
-    rav_o = np.zeros((2, counts[C_RES_ATTRS], 16), np.uint8)
+    rai_o = np.empty((counts[C_RES_ATTRS], A_COLS), np.int64)
+    rav_o = np.empty((2, counts[C_RES_ATTRS], 2), np.uint64)
     r_win_o = np.full((n_rs, n_rslots), -1, np.int64)
     r_prio_o = np.empty(max(n_rslots, 1), np.int64)
-    r_attr_off_o = np.zeros(n_rs + 1, np.int64)
+    r_attr_off_o = offsets_table(n_rs)
     n_ss = counts[C_SS]
-    cv_o = np.zeros((2, n_ss, 16), np.uint8)
-    cai_o = np.zeros((counts[C_SCOPE_ATTRS], A_COLS), np.int64)
-    cav_o = np.zeros((2, counts[C_SCOPE_ATTRS], 16), np.uint8)
-    ei_o = np.zeros((counts[C_EVENTS], 1), np.int64)
-    ev_o = np.zeros((1, counts[C_EVENTS], 16), np.uint8)
-    e_attr_off_o = np.zeros(counts[C_EVENTS] + 1, np.int64)
-    eai_o = np.zeros((counts[C_EVENT_ATTRS], A_COLS), np.int64)
-    eav_o = np.zeros((2, counts[C_EVENT_ATTRS], 16), np.uint8)
-    li_o = np.zeros((counts[C_LINKS], L_COLS), np.int64)
-    lv_o = np.zeros((1, counts[C_LINKS], 16), np.uint8)
-    l_attr_off_o = np.zeros(counts[C_LINKS] + 1, np.int64)
-    lai_o = np.zeros((counts[C_LINK_ATTRS], A_COLS), np.int64)
-    lav_o = np.zeros((2, counts[C_LINK_ATTRS], 16), np.uint8)
-    rj_o = np.zeros((n_spans, R_COLS), np.int64)
-    pv_o = np.zeros((counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3), np.int64)
+    cv_o = np.zeros((2, n_ss, 2), np.uint64)  # scope name / version: only written if present
+    cai_o = np.empty((counts[C_SCOPE_ATTRS], A_COLS), np.int64)
+    cav_o = np.empty((2, counts[C_SCOPE_ATTRS], 2), np.uint64)
+    ei_o = np.empty((counts[C_EVENTS], 1), np.int64)  # parse_event clears its row
+    ev_o = np.empty((1, counts[C_EVENTS], 2), np.uint64)
+    e_attr_off_o = offsets_table(counts[C_EVENTS])
+    eai_o = np.empty((counts[C_EVENT_ATTRS], A_COLS), np.int64)
+    eav_o = np.empty((2, counts[C_EVENT_ATTRS], 2), np.uint64)
+    li_o = np.empty((counts[C_LINKS], L_COLS), np.int64)  # parse_link clears its row
+    lv_o = np.empty((1, counts[C_LINKS], 2), np.uint64)
+    l_attr_off_o = offsets_table(counts[C_LINKS])
+    lai_o = np.empty((counts[C_LINK_ATTRS], A_COLS), np.int64)
+    lav_o = np.empty((2, counts[C_LINK_ATTRS], 2), np.uint64)
+    rj_o = np.empty((n_spans, R_COLS), np.int64)  # rows below the C_REJECTED cursor
+    pv_o = np.empty((counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3), np.int64)
     pv = unmanaged(pv_o)
     cur = unmanaged(cur_o)
     si = unmanaged(si_o)
@@ -1100,15 +1158,20 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
                             reason, detail = id_problem(buf, si, row)
                             if reason != 0:
                                 j = cur[C_REJECTED]
+                                if j >= rj.shape[0]:  # rejected rows are not rows of si: check both
+                                    status = ERR_WIRE
+                                    break
                                 cur[C_REJECTED] += 1
                                 rj[j, R_INDEX] = span_index
                                 rj[j, R_REASON] = reason
                                 rj[j, R_DETAIL] = detail
                                 rj[j, R_NAME_OFF] = si[row, S_NAME_OFF]
                                 rj[j, R_NAME_LEN] = si[row, S_NAME_LEN]
-                                keep_pending(sai, mark_attrs, cur[C_SPAN_ATTRS], pv, cur)
-                                keep_pending(eai, mark_event_attrs, cur[C_EVENT_ATTRS], pv, cur)
-                                keep_pending(lai, mark_link_attrs, cur[C_LINK_ATTRS], pv, cur)
+                                if not (keep_pending(sai, mark_attrs, cur[C_SPAN_ATTRS], pv, cur)
+                                        and keep_pending(eai, mark_event_attrs, cur[C_EVENT_ATTRS], pv, cur)
+                                        and keep_pending(lai, mark_link_attrs, cur[C_LINK_ATTRS], pv, cur)):
+                                    status = ERR_WIRE
+                                    break
                                 # roll back everything this span appended
                                 cur[C_SPAN_ATTRS] = mark_attrs
                                 cur[C_EVENTS] = mark_events

@@ -180,6 +180,10 @@ class _Builder:
             self.li, self.lv, self.l_attr_off, self.lai, self.lav,
             self.rj, self.pv,
         ) = out
+        # the kernel writes string views as two uint64 words; Arrow and numpy read bytes
+        self.sv, self.sav, self.rav, self.cv, self.cav, self.ev, self.eav, self.lv, self.lav = (
+            v.view(np.uint8) for v in (self.sv, self.sav, self.rav, self.cv, self.cav, self.ev, self.eav, self.lv, self.lav)
+        )
 
     def attr_table(self, ai: np.ndarray, av: np.ndarray, offsets: np.ndarray) -> AttrTable:
         av = av[:, : len(ai)]  # (key, value) x rows x 16: each half is contiguous
