@@ -58,6 +58,24 @@ def test_flush_then_read_gives_back_exactly_what_was_appended(tmp_path):
     assert s.problems(read) == []
 
 
+def test_flush_files_write_enums_as_dictionary_pages_and_ids_plain(tmp_path):
+    import pyarrow.parquet as pq
+
+    frame = traces_frame(["a", "b"])
+    with Store.open(tmp_path) as store:
+        store.append(frame)
+        store.flush()
+    (data_file,) = (tmp_path / "table").rglob("*.parquet")
+    columns = pq.ParquetFile(data_file).metadata.row_group(0)
+    encodings = {columns.column(i).path_in_schema: columns.column(i).encodings for i in range(columns.num_columns)}
+    for enum_leaf in ("kind", "status_code", "attributes.list.element.type", "events.list.element.attributes.list.element.type"):
+        assert "RLE_DICTIONARY" in encodings[enum_leaf], enum_leaf
+    for plain_leaf in ("trace_id", "span_id", "attributes.list.element.str"):
+        assert "RLE_DICTIONARY" not in encodings[plain_leaf], plain_leaf
+    # other Delta readers see plain strings
+    assert sorted(set(physical_rows(tmp_path)[s.KIND].to_list())) == ["client", "internal", "server"]
+
+
 def test_unflushed_spans_are_readable_and_survive_a_reopen(tmp_path):
     frame = traces_frame(["a", "b"])
     store = Store.open(tmp_path)
