@@ -658,6 +658,63 @@ def parse_kv(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
 
 
 @njit(cache=True, _nrt=False)
+def simple_kv(buf, s, e, ai, av, row, depth, keys_data, keys_off):
+    """The usual KeyValue (``s``..``e``) in one go: its key (field 1), then its value (field
+    2) holding one string / bool / int / double field, each length a single byte, nothing
+    else. Fills row ``row`` exactly as parse_kv (called at ``depth``) would and returns
+    (True, key index or -1); on anything else (False, -1), having written nothing, and
+    parse_kv decides, errors included. Why: parse_kv's general loop, with a call per
+    field, was the biggest cost of the scan (~35 % under perf)."""
+    if s + 2 > e or buf[s] != 0x0A or buf[s + 1] >= 0x80:
+        return False, -1
+    ks = s + 2
+    ke = ks + np.int64(buf[s + 1])
+    if ke + 3 > e or buf[ke] != 0x12 or buf[ke + 1] >= 0x80:
+        return False, -1
+    vs = ke + 2
+    if vs + np.int64(buf[ke + 1]) != e:
+        return False, -1
+    tag = buf[vs]
+    sw0 = np.uint64(0)
+    sw1 = np.uint64(0)
+    if tag == 0x0A:  # string_value
+        if buf[vs + 1] >= 0x80 or vs + 2 + np.int64(buf[vs + 1]) != e or not utf8_ok(buf, vs + 2, e):
+            return False, -1
+        kind = T_STRING
+        num = np.int64(0)
+        sw0, sw1 = view_words(buf, vs + 2, e - vs - 2)
+    elif tag == 0x10 or tag == 0x18:  # bool_value / int_value
+        v, p = read_varint(buf, vs + 1, e)
+        if p != e:
+            return False, -1
+        if tag == 0x10:
+            kind = T_BOOL
+            num = np.int64(1) if v != np.uint64(0) else np.int64(0)
+        else:
+            kind = T_INT
+            num = np.int64(v)
+    elif tag == 0x21:  # double_value
+        if vs + 9 != e:
+            return False, -1
+        kind = T_DOUBLE
+        num = read_fixed64(buf, vs + 1)
+    else:
+        return False, -1
+    if not utf8_ok(buf, ks, ke):
+        return False, -1
+    kw0, kw1 = view_words(buf, ks, ke - ks)
+    ai[row, A_TYPE] = kind
+    ai[row, A_NUM] = num
+    ai[row, A_FALLBACK] = 0
+    ai[row, A_DEPTH] = depth
+    av[0, row, 0] = kw0
+    av[0, row, 1] = kw1
+    av[1, row, 0] = sw0
+    av[1, row, 1] = sw1
+    return True, match_key(buf, ks, ke, keys_data, keys_off)
+
+
+@njit(cache=True, _nrt=False)
 def attr_field(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
     """A repeated KeyValue field occurrence (``pos`` after the tag): parse into ``row``."""
     s, e = read_len(buf, pos, end)
@@ -667,6 +724,10 @@ def attr_field(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
         return ERR_DEPTH, -1
     ai[row, A_KV_OFF] = s
     ai[row, A_KV_LEN] = e - s
+    if depth + 2 <= MAX_DEPTH:  # deeper: parse_kv reports the depth error
+        simple, k = simple_kv(buf, s, e, ai, av, row, depth + 1, keys_data, keys_off)
+        if simple:
+            return e, k
     p, k = parse_kv(buf, s, e, ai, av, row, depth + 1, keys_data, keys_off)
     if p < 0:
         return p, -1
