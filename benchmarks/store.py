@@ -1,8 +1,10 @@
 """Span store benchmark: WAL appends/s (group commit vs fsync-per-append), flush spans/s,
-and trace-by-id lookup on a 10 M-span store (load time, on-disk size, median lookup).
+trace-by-id lookup on a 10 M-span store (load time, on-disk size, median lookup), and
+lookup in today's data: a store of flush files as the receiver leaves them until compaction.
 
     .venv/bin/python benchmarks/store.py                 # full run (10 M spans, a few minutes)
     .venv/bin/python benchmarks/store.py --spans 1000000 # quicker
+    .venv/bin/python benchmarks/store.py --skip-lookup --flushed-spans 10000000  # flush files only
 
 Each figure is printed next to a straightforward baseline measured in the same run:
 fsync per append (no group commit) for the WAL, a plain ``write_parquet`` for the flush,
@@ -322,6 +324,28 @@ def bench_lookup(n_spans: int, batch: int, keep: Path | None) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def bench_flush_file_lookup(n_spans: int) -> None:
+    """Trace lookup in today's data: spans appended in 500-span requests and flushed by the
+    store's own path (arrival-order flush files, as a running receiver leaves them until
+    the day is compacted), where the bulk load above writes files sorted by trace_id."""
+    directory = Path(tempfile.mkdtemp(prefix="tl-bench-flushed-"))
+    try:
+        sample: list[str] = []
+        t0 = time.perf_counter()
+        with Store.open(directory, StoreConfig(path=directory, flush_interval_seconds=3600)) as store:
+            for i, offset in enumerate(range(0, n_spans, 1_000_000)):
+                frame = synthetic_spans(min(1_000_000, n_spans - offset), days=1, seed=2000 + i)
+                sample.extend(frame[s.TRACE_ID].gather(np.linspace(0, frame.height - 1, 60).astype(int)).to_list())
+                for start in range(0, frame.height, 500):
+                    store.append(frame.slice(start, 500))
+                store.flush()
+            files = store.stats()["table_files"]
+        print(f"  appended and flushed {n_spans:,} spans in {time.perf_counter() - t0:.1f} s: {files} flush files")
+        lookup_median(Store.open(directory, read_only=True), sample, "in flush files, ")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def lookup_median(store: Store, sample: list[str], label: str, spans_per_trace: int | None = 10) -> None:
     """Median wall and CPU time of store.trace(). The first lookup of a process is a plain
     statistics-pruned scan ('cold'); the next ones build the in-memory footer index of
@@ -370,6 +394,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each append run")
     parser.add_argument("--keep", type=Path, default=None, help="build the lookup store here and keep it")
     parser.add_argument("--skip-lookup", action="store_true")
+    parser.add_argument("--flushed-spans", type=int, default=2_000_000,
+                        help="size of the store for the lookup in (uncompacted) flush files; 0 skips it")
     parser.add_argument("--lookup-only", type=Path, default=None, metavar="DIR",
                         help="only time lookups on a store kept by an earlier --keep run")
     args = parser.parse_args()
@@ -397,6 +423,9 @@ def main() -> None:
     if not args.skip_lookup:
         print(f"trace lookup on a {args.spans:,}-span store:")
         bench_lookup(args.spans, args.batch, args.keep)
+    if args.flushed_spans:
+        print(f"trace lookup on a {args.flushed_spans:,}-span store of flush files (today's data, not compacted):")
+        bench_flush_file_lookup(args.flushed_spans)
 
 
 if __name__ == "__main__":

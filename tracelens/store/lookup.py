@@ -45,9 +45,9 @@ MAX_OPEN_READERS: Final = 128
 #: FileMetaData; 145 MB for the 55 files of a compacted 10 M-span store).
 MAX_INDEX_BYTES: Final = 256 * 1024 * 1024
 FOOTER_MEMORY_FACTOR: Final = 8
-#: see the module docstring: more than two groups of a compacted file (one is what a
-#: sorted file leaves), less than one of a flush file (16k rows; its statistics prune
-#: nothing, and a 64k-span flush file has only 4 groups)
+#: see the module docstring: the two groups a trace may straddle in a sorted (compacted)
+#: file need no index; a flush file of more than two groups (4k rows each, whose
+#: statistics prune nothing) gets one
 HASH_INDEX_MIN_ROWS: Final = 8192
 #: low bits of a hash index key that hold the row group (so at most 65,536 groups)
 GROUP_BITS: Final = 16
