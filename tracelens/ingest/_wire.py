@@ -1036,48 +1036,74 @@ def offsets_table(n):
     return out
 
 
+@njit(cache=True)
+def scratch_words(counts, n_slots):
+    """int64 words of scan_request's transient tables for these pass-1 counts: the span,
+    attribute, link, rejection and pending tables, which Python reads while it builds
+    the frame but which the frame never points into (see scan_request's ``scratch``)."""
+    attrs = counts[C_SPAN_ATTRS] + counts[C_RES_ATTRS] + counts[C_SCOPE_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS]
+    pending = counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS]
+    return counts[C_SPANS] * (S_COLS + n_slots + R_COLS) + attrs * A_COLS + pending * 3 + counts[C_LINKS] * L_COLS
+
+
+@njit(cache=True)
+def carve(scratch, at, rows, cols):
+    """(rows x cols table on scratch[at:], the next free word)."""
+    end = at + rows * cols
+    return scratch[at:end].reshape((rows, cols)), end
+
+
 @njit(cache=True, nogil=True)  # receiver threads decode in parallel
 def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_prio_o, n_slots,
-                 rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots):
+                 rkeys_data_o, rkeys_off_o, rkeys_slot_o, rkeys_prio_o, n_rslots, scratch):
     """Pass 2. Returns (error/position, cursors, and every output array). String view
     blocks are (columns, rows, 2) uint64 (see put_view).
 
     Tables are allocated uninitialised wherever the scan writes every field of a row
     before moving its cursor past it (Python reads rows below the cursors only): zeroing
-    ~1.3 KB of tables per span and writing them again cost more than the writes."""
+    ~1.3 KB of tables per span and writing them again cost more than the writes.
+
+    The transient tables (scratch_words) are carved out of ``scratch`` when it is big
+    enough, else out of a fresh array: a caller that reuses one scratch array per thread
+    saves the page faults of ~0.7 KB of fresh memory per span (~25 % of this kernel under
+    perf). Views, offsets and event times are always fresh: the frame points into them."""
+    need = scratch_words(counts, n_slots)
+    if len(scratch) < need:
+        scratch = np.empty(need, np.int64)
+    at = 0
     n_spans = counts[C_SPANS]
     cur_o = np.zeros(C_N, np.int64)
-    si_o = np.empty((n_spans, S_COLS), np.int64)  # parse_span clears its row
+    si_o, at = carve(scratch, at, n_spans, S_COLS)  # parse_span clears its row
     sv_o = np.empty((S_VIEWS, n_spans, 2), np.uint64)  # parse_span clears its row
-    s_win_o = np.empty((n_spans, n_slots), np.int64)  # parse_span sets its row to -1
+    s_win_o, at = carve(scratch, at, n_spans, n_slots)  # parse_span sets its row to -1
     s_prio_o = np.empty(max(n_slots, 1), np.int64)
     s_attr_off_o = offsets_table(n_spans)
     s_event_off_o = offsets_table(n_spans)
     s_link_off_o = offsets_table(n_spans)
-    sai_o = np.empty((counts[C_SPAN_ATTRS], A_COLS), np.int64)  # attr_field + parse_kv: every column
+    sai_o, at = carve(scratch, at, counts[C_SPAN_ATTRS], A_COLS)  # attr_field + parse_kv: every column
     sav_o = np.empty((2, counts[C_SPAN_ATTRS], 2), np.uint64)  # parse_kv clears its row
     n_rs = counts[C_RS]
-    rai_o = np.empty((counts[C_RES_ATTRS], A_COLS), np.int64)
+    rai_o, at = carve(scratch, at, counts[C_RES_ATTRS], A_COLS)
     rav_o = np.empty((2, counts[C_RES_ATTRS], 2), np.uint64)
     r_win_o = np.full((n_rs, n_rslots), -1, np.int64)
     r_prio_o = np.empty(max(n_rslots, 1), np.int64)
     r_attr_off_o = offsets_table(n_rs)
     n_ss = counts[C_SS]
     cv_o = np.zeros((2, n_ss, 2), np.uint64)  # scope name / version: only written if present
-    cai_o = np.empty((counts[C_SCOPE_ATTRS], A_COLS), np.int64)
+    cai_o, at = carve(scratch, at, counts[C_SCOPE_ATTRS], A_COLS)
     cav_o = np.empty((2, counts[C_SCOPE_ATTRS], 2), np.uint64)
     ei_o = np.empty((counts[C_EVENTS], 1), np.int64)  # parse_event clears its row
     ev_o = np.empty((1, counts[C_EVENTS], 2), np.uint64)
     e_attr_off_o = offsets_table(counts[C_EVENTS])
-    eai_o = np.empty((counts[C_EVENT_ATTRS], A_COLS), np.int64)
+    eai_o, at = carve(scratch, at, counts[C_EVENT_ATTRS], A_COLS)
     eav_o = np.empty((2, counts[C_EVENT_ATTRS], 2), np.uint64)
-    li_o = np.empty((counts[C_LINKS], L_COLS), np.int64)  # parse_link clears its row
+    li_o, at = carve(scratch, at, counts[C_LINKS], L_COLS)  # parse_link clears its row
     lv_o = np.empty((1, counts[C_LINKS], 2), np.uint64)
     l_attr_off_o = offsets_table(counts[C_LINKS])
-    lai_o = np.empty((counts[C_LINK_ATTRS], A_COLS), np.int64)
+    lai_o, at = carve(scratch, at, counts[C_LINK_ATTRS], A_COLS)
     lav_o = np.empty((2, counts[C_LINK_ATTRS], 2), np.uint64)
-    rj_o = np.empty((n_spans, R_COLS), np.int64)  # rows below the C_REJECTED cursor
-    pv_o = np.empty((counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3), np.int64)
+    rj_o, at = carve(scratch, at, n_spans, R_COLS)  # rows below the C_REJECTED cursor
+    pv_o, at = carve(scratch, at, counts[C_SPAN_ATTRS] + counts[C_EVENT_ATTRS] + counts[C_LINK_ATTRS], 3)
     pv = unmanaged(pv_o)
     cur = unmanaged(cur_o)
     si = unmanaged(si_o)

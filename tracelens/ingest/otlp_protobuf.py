@@ -9,6 +9,7 @@ against the reference decoder (otlp_reference.py) on generated and mutated reque
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -122,11 +123,39 @@ def _scan(data: bytes) -> _Builder:
     counts = w.count_request(buf)
     if counts[0] < 0:
         raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[w.ERR_WIRE]}")
-    out = w.scan_request(buf, counts, *_SPAN_KEYS, len(SPAN_PROMOTED), *_RESOURCE_KEYS, len(RESOURCE_PROMOTED))
+    scratch = _take_scratch(w.scratch_words(counts, len(SPAN_PROMOTED)))
+    out = w.scan_request(buf, counts, *_SPAN_KEYS, len(SPAN_PROMOTED), *_RESOURCE_KEYS, len(RESOURCE_PROMOTED), scratch)
     status = out[0]
     if status < 0:
+        _give_back_scratch(scratch)
         raise DecodeError(f"not a valid OTLP ExportTraceServiceRequest: {_ERRORS[status]}")
-    return _Builder(data, buf, out)
+    return _Builder(data, buf, out, scratch)
+
+
+#: scan_request's transient tables come from one int64 array per thread, reused while
+#: it is at most this many words (a 2 MiB batch needs ~0.5 M): fresh memory for them
+#: cost a page fault per 4 KiB, about a quarter of the scan
+_SCRATCH_KEEP_WORDS = 2 * 1024 * 1024
+_scratch = threading.local()
+
+
+def _take_scratch(words: int) -> np.ndarray:
+    """This thread's scratch array, at least ``words`` long, for the caller alone until it
+    gives it back (a builder still alive keeps its own: nothing is shared, not even
+    within a thread)."""
+    kept = getattr(_scratch, "array", None)
+    _scratch.array = None
+    if kept is not None and len(kept) >= words:
+        return kept
+    return np.empty(max(words, 1024), np.int64)
+
+
+def _give_back_scratch(array: np.ndarray) -> None:
+    """Keep ``array`` for this thread's next scan, once nothing reads it any more."""
+    if len(array) <= _SCRATCH_KEEP_WORDS:
+        kept = getattr(_scratch, "array", None)
+        if kept is None or len(kept) < len(array):
+            _scratch.array = array
 
 
 def _views(views: np.ndarray, col: int, data: pa.Buffer, extra: pa.Buffer | None = None, valid: np.ndarray | None = None) -> pa.Array:
@@ -167,8 +196,9 @@ def _nested_depth(value: AnyValue) -> int:
 class _Builder:
     """Kernel output -> SpanColumns -> frame (one request)."""
 
-    def __init__(self, data: bytes, buf: np.ndarray, out: tuple) -> None:
+    def __init__(self, data: bytes, buf: np.ndarray, out: tuple, scratch: np.ndarray) -> None:
         self.data = data
+        self.scratch = scratch  # the transient tables below live on it: see release()
         self.buf = buf
         self.input = pa.py_buffer(data)
         (
@@ -297,7 +327,9 @@ class _Builder:
         for off, ln, depth in self.pv[: self.cur[w.C_PENDING]]:
             self.parse_keyvalue(int(off), int(ln), int(depth))
         columns = self.columns()
-        return self.rejections().result(assemble(columns))
+        result = self.rejections().result(assemble(columns))
+        self.release()
+        return result
 
     def validation(self) -> Validation:
         """The verdict of result() without the frame: every value the kernel left to upb
@@ -312,7 +344,20 @@ class _Builder:
                 self.parse_keyvalue(int(ai[row, w.A_KV_OFF]), int(ai[row, w.A_KV_LEN]), int(ai[row, w.A_DEPTH]))
         for off, ln, depth in self.pv[: cur[w.C_PENDING]]:
             self.parse_keyvalue(int(off), int(ln), int(depth))
-        return self.rejections().validation(int(cur[w.C_SPANS]))
+        validation = self.rejections().validation(int(cur[w.C_SPANS]))
+        self.release()
+        return validation
+
+    def release(self) -> None:
+        """Hand the scratch array back for the thread's next scan. Only once the frame is
+        built: nothing in it points into the scratch (span_columns, attribute_arrays,
+        promote_views, take_owners and hex_variable copy out of the tables on it), and
+        this builder must not be used afterwards. A builder abandoned by an exception
+        never gives it back: the next scan allocates."""
+        scratch, self.scratch = self.scratch, None
+        self.si = self.sai = self.rai = self.cai = self.eai = self.lai = self.s_win = self.li = self.rj = self.pv = None
+        if scratch is not None:
+            _give_back_scratch(scratch)
 
 
 def warm_up() -> None:
