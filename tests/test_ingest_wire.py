@@ -62,3 +62,38 @@ def test_view_words_are_arrows_views_anywhere_in_the_input():
             data = b"\xee" * before + text + b"\xdd" * after  # junk around: must not leak in
             words = np.array(view_words(np.frombuffer(data, np.uint8), before, length), np.uint64)
             assert words.tobytes() == arrow_view(text, before), (length, before, after)
+
+
+@pytest.mark.parametrize("table", ["span", "resource", "none"])
+def test_match_key_finds_exactly_the_keys(table):
+    from tracelens.ingest import otlp_protobuf as op
+    from tracelens.ingest._wire import NO_KEYS_DATA, NO_KEYS_OFF, match_key
+
+    data, index, _, _ = {"span": op._SPAN_KEYS, "resource": op._RESOURCE_KEYS, "none": (NO_KEYS_DATA, NO_KEYS_OFF, None, None)}[table]
+    keys = [bytes(data[index[1 + k] : index[2 + k]]) for k in range(int(index[0]))]
+    assert len(set(keys)) == len(keys)
+    probes = {b"", b"x", b"service.nam", b"service.namE", b"service.names", b"http.route\x00", b"a" * 40}
+    for key in keys:
+        probes |= {key[:-1], key + b".", key[:-1] + bytes([key[-1] ^ 1]), bytes([key[0] ^ 1]) + key[1:]}
+        if len(key) > 8:
+            probes.add(key[:8] + bytes([key[8] ^ 1]) + key[9:])
+    for probe in probes | set(keys):
+        buf = np.frombuffer(b"\x07" + probe + b"\x07" * 3, np.uint8)
+        found = match_key(buf, 1, 1 + len(probe), data, index)
+        assert found == (keys.index(probe) if probe in keys else -1), probe
+
+
+def test_frames_survive_later_scans_in_the_same_thread():
+    """The scan's scratch tables are reused per thread: an earlier frame must not change."""
+    from tracelens.ingest import decode_otlp_protobuf, decode_otlp_protobuf_batch, validate_otlp_protobuf
+    from tracelens.ingest.otlp_reference import decode_otlp_protobuf_reference
+    from tracelens.testing import make_spans
+    from tracelens.ingest.encode import encode_otlp_protobuf
+
+    first = encode_otlp_protobuf(make_spans([{"span": f"a{i}", "name": f"a{i}", "end": 1, "attrs": {"http.route": f"/r{i}"}} for i in range(30)]))
+    second = encode_otlp_protobuf(make_spans([{"span": f"b{i}", "name": f"b{i}", "end": 2, "attrs": {"db.system": "pg", "k": i}} for i in range(50)]))
+    kept = decode_otlp_protobuf(first).spans
+    validate_otlp_protobuf(second)
+    decode_otlp_protobuf_batch([second, second])
+    decode_otlp_protobuf(second)
+    assert kept.equals(decode_otlp_protobuf_reference(first).spans)

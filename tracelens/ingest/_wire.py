@@ -411,22 +411,45 @@ def check_string(buf, pos, end):
     return e
 
 
+def key_index(keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys_data, keys_off) for match_key: the keys' bytes (plus 8 zero bytes, so that
+    word loads never pass the end) and an int64 index: [0] the number of keys K, [1:K+2]
+    their offsets in keys_data, then for every length L from 0 to the longest key + 1 the
+    first key at least L long. Keys must be sorted by length; match_key returns positions
+    in that order."""
+    lengths = [len(k) for k in keys]
+    assert lengths == sorted(lengths), "keys must be sorted by length"
+    longest = max(lengths, default=0)
+    data = np.frombuffer(b"".join(keys) + bytes(8), np.uint8).copy()
+    offsets = np.zeros(len(keys) + 1, np.int64)
+    offsets[1:] = np.cumsum(lengths)
+    first = np.searchsorted(np.array(lengths, np.int64), np.arange(longest + 2), side="left")
+    return data, np.concatenate([[len(keys)], offsets, first]).astype(np.int64)
+
+
+#: key_index([]): the tables of attributes nothing is promoted from
+NO_KEYS_DATA, NO_KEYS_OFF = key_index([])
+
+
 @njit(cache=True, _nrt=False)
 def match_key(buf, s, e, keys_data, keys_off):
-    """Index of buf[s:e] in the key table, or -1."""
+    """Position of buf[s:e] in the key table (see key_index), or -1. Only keys of the same
+    length are compared, eight bytes at a time (a loop over every key's length was ~15 %
+    of the scan under perf)."""
     n = e - s
-    for k in range(len(keys_off) - 1):
-        ks = keys_off[k]
-        if keys_off[k + 1] - ks != n:
+    lengths = keys_off[0] + 2  # where the by-length table starts
+    if n > len(keys_off) - lengths - 2:
+        return -1
+    for k in range(keys_off[lengths + n], keys_off[lengths + n + 1]):
+        ks = keys_off[1 + k]
+        j = 0
+        while j + 8 <= n and load_u64(keys_data, ks + j) == load_u64(buf, s + j):
+            j += 8
+        if j + 8 <= n:
             continue
-        if keys_data[ks] != buf[s] or keys_data[ks + n - 1] != buf[e - 1]:  # cheap reject
-            continue
-        same = True
-        for j in range(n):
-            if keys_data[ks + j] != buf[s + j]:
-                same = False
-                break
-        if same:
+        while j < n and keys_data[ks + j] == buf[s + j]:
+            j += 1
+        if j == n:
             return k
     return -1
 
@@ -1135,8 +1158,8 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
     lav = unmanaged(lav_o)
     rj = unmanaged(rj_o)
     buf = unmanaged(buf_owner)
-    no_keys_data_o = np.zeros(0, np.uint8)
-    no_keys_off_o = np.zeros(1, np.int64)
+    no_keys_data_o = NO_KEYS_DATA
+    no_keys_off_o = NO_KEYS_OFF
     no_keys_data = unmanaged(no_keys_data_o)
     no_keys_off = unmanaged(no_keys_off_o)
     keys_data = unmanaged(keys_data_o)

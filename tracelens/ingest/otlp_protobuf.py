@@ -54,14 +54,14 @@ _ERRORS = {
 
 
 def _key_table(promoted: tuple[s.PromotedAttribute, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(key bytes, key offsets, promoted slot, priority) for the kernel's key matcher."""
-    keys = [(key.encode(), slot, prio) for slot, p in enumerate(promoted) for prio, key in enumerate(p.keys)]
-    data = np.frombuffer(b"".join(k for k, _, _ in keys), np.uint8).copy()
-    offsets = np.zeros(len(keys) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(k) for k, _, _ in keys])
+    """(key bytes, key index, promoted slot, priority) for the kernel's key matcher, the
+    keys sorted by length (see _wire.key_index)."""
+    keys = sorted(((key.encode(), slot, prio) for slot, p in enumerate(promoted) for prio, key in enumerate(p.keys)),
+                  key=lambda k: len(k[0]))
+    data, index = w.key_index([k for k, _, _ in keys])
     slots = np.array([slot for _, slot, _ in keys], np.int64)
     prios = np.array([prio for _, _, prio in keys], np.int64)
-    return data, offsets, slots, prios
+    return data, index, slots, prios
 
 
 _SPAN_KEYS = _key_table(SPAN_PROMOTED)
