@@ -345,7 +345,7 @@ def utf8_ok(buf, start, end):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def view_words(buf, off, ln):
     """The Arrow string view of buf[off:off+ln] (data buffer 0 = the input) as its two
     little-endian words: length and the first 4 bytes; then bytes 4-11 inline if
@@ -680,7 +680,7 @@ def parse_kv(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
     return pos, match_key(buf, key_s, key_e, keys_data, keys_off)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def simple_kv(buf, s, e, ai, av, row, depth, keys_data, keys_off):
     """The usual KeyValue (``s``..``e``) in one go: its key (field 1), then its value (field
     2) holding one string / bool / int / double field, each length a single byte, nothing
@@ -737,7 +737,7 @@ def simple_kv(buf, s, e, ai, av, row, depth, keys_data, keys_off):
     return True, match_key(buf, ks, ke, keys_data, keys_off)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def attr_field(buf, pos, end, ai, av, row, depth, keys_data, keys_off):
     """A repeated KeyValue field occurrence (``pos`` after the tag): parse into ``row``."""
     s, e = read_len(buf, pos, end)
