@@ -215,6 +215,23 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
         process.wait(30)
 
 
+#: a flush that has not caught up by then is stuck: fail with the server's stacks, not hang
+FLUSH_TIMEOUT_SECONDS = 180.0
+
+
+def wait_until_flushed(store: object, spans: int, pid: int, deadline: float) -> None:
+    """Poll the table until it holds ``spans`` rows; past ``deadline``, dump the server's
+    threads (py-spy, when installed) and raise."""
+    while store.stats()["table_rows"] < spans:  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            dump = subprocess.run([py_spy, "dump", "--native", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+            print(dump.stdout or dump.stderr, file=sys.stderr)
+            held = store.stats()["table_rows"]  # type: ignore[attr-defined]
+            raise TimeoutError(f"the table holds {held} of {spans} spans after {FLUSH_TIMEOUT_SECONDS:g} s")
+        time.sleep(0.05)
+
+
 def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flush_interval: float, profile: Path | None = None, extra: tuple[str, ...] = ()) -> Result:
     import polars as pl
 
@@ -238,8 +255,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         started = time.perf_counter()
         ack_seconds, retries = send_all(transport, port, clients)
         store = tracelens.open(data)
-        while store.stats()["table_rows"] < spans:  # flushed into the table
-            time.sleep(0.02)
+        wait_until_flushed(store, spans, process.pid, deadline=time.monotonic() + FLUSH_TIMEOUT_SECONDS)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu0
         faults = page_faults(process.pid) - faults0
