@@ -303,14 +303,24 @@ def skip_field(buf, pos, end, field, wt, depth):
     return skip_scalar(buf, pos, end, wt)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def utf8_ok(buf, start, end):
-    """Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as upb checks it."""
+    """Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as upb checks it. The
+    ASCII words are checked inline in the caller; the rest is a call (rare)."""
     i = start
     while i + 8 <= end:  # ASCII eight bytes at a time (nearly every string is ASCII)
         if load_u64(buf, i) & np.uint64(0x8080808080808080):
             break
         i += 8
+    while i < end and buf[i] < 0x80:
+        i += 1
+    return i == end or utf8_from(buf, i, end)
+
+
+@njit(cache=True, _nrt=False)
+def utf8_from(buf, start, end):
+    """utf8_ok's byte-by-byte check, from the first non-ASCII byte."""
+    i = start
     while i < end:
         c = buf[i]
         if c < 0x80:
@@ -431,7 +441,7 @@ def key_index(keys: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 NO_KEYS_DATA, NO_KEYS_OFF = key_index([])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def match_key(buf, s, e, keys_data, keys_off):
     """Position of buf[s:e] in the key table (see key_index), or -1. Only keys of the same
     length are compared, eight bytes at a time (a loop over every key's length was ~15 %
