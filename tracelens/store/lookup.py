@@ -258,7 +258,6 @@ class RowGroupIndex:
             if not candidates:
                 continue
             with entry.lock:
-                reader = self._reader(path, entry)
                 if sum(entry.sizes[g] for g in candidates) > HASH_INDEX_MIN_ROWS:  # statistics prune little
                     if entry.hash_keys is None:
                         self._add_hash_index(path, entry)
@@ -269,6 +268,10 @@ class RowGroupIndex:
                         candidates = [g for g in entry.hashed_candidates(key) if g in allowed]
                         if not candidates:
                             continue
+                # opened only for files that may hold the trace: a flush file's statistics
+                # rule nothing out, and opening a reader for each of them (past
+                # MAX_OPEN_READERS, again at every lookup) took ~50 ms a file
+                reader = self._reader(path, entry)
                 ids = reader.read_row_groups(candidates, columns=[s.TRACE_ID], use_threads=False).column(0)
                 hits, rows = _matching_rows(ids, trace_id, [entry.sizes[g] for g in candidates])
                 if hits:
