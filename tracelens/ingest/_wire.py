@@ -1329,6 +1329,10 @@ def scan_request(buf_owner, counts, keys_data_o, keys_off_o, keys_slot_o, keys_p
         ei_o, ev_o, e_attr_off_o, eai_o, eav_o,
         li_o, lv_o, l_attr_off_o, lai_o, lav_o,
         rj_o, pv_o,
+        # returned only to stay alive: numba frees a local array at its last use, and the
+        # scan writes through unmanaged views of these (a use after free, seen as heap
+        # corruption when other threads allocated meanwhile)
+        s_prio_o, r_prio_o,
     )
 
 

@@ -209,6 +209,7 @@ class _Builder:
             self.ei, self.ev, self.e_attr_off, self.eai, self.eav,
             self.li, self.lv, self.l_attr_off, self.lai, self.lav,
             self.rj, self.pv,
+            _s_prio, _r_prio,  # the kernel's scratch, returned to outlive its views
         ) = out
         # the kernel writes string views as two uint64 words; Arrow and numpy read bytes
         self.sv, self.sav, self.rav, self.cv, self.cav, self.ev, self.eav, self.lv, self.lav = (
