@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tracelens.ingest import _jaeger_scan, _wire
+from tracelens.ingest import _jaeger_scan, _jsonscan, _wire
 
 
 def _unsafe_owners(module) -> list[str]:
@@ -43,6 +43,6 @@ def _unsafe_owners(module) -> list[str]:
     return sorted(set(problems))
 
 
-@pytest.mark.parametrize("module", [_wire, _jaeger_scan])
+@pytest.mark.parametrize("module", [_wire, _jaeger_scan, _jsonscan])
 def test_owners_of_unmanaged_views_outlive_them(module):
     assert _unsafe_owners(module) == []
