@@ -114,3 +114,28 @@ def test_validated_requests_are_decoded_by_the_flusher_in_batches(tmp_path):
         unflushed = decode_otlp_protobuf(late).spans
         assert_frame_equal(ordered(store.spans().collect()), ordered(pl.concat([expected, framed, unflushed])))
     assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(pl.concat([expected, framed, unflushed])))
+
+
+def test_a_pre_decoded_batch_goes_to_the_flush_whole_and_its_rows_stay_the_same(tmp_path):
+    from tracelens.ingest import validate_otlp_protobuf
+    from tracelens.store.store import _predecode, _queued_frames
+
+    bodies = []
+    for n in range(4):
+        request = ExportTraceServiceRequest.FromString(request_with_one_invalid_span())
+        for span in request.resource_spans[0].scope_spans[0].spans:
+            span.trace_id = bytes([n + 20] * len(span.trace_id))
+        bodies.append(request.SerializeToString())
+    expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
+        for body in bodies:
+            store.append_otlp(body, validate_otlp_protobuf(body).accepted)
+        items = list(store._queue)  # noqa: SLF001
+        _predecode(items)  # what the pre-decoder thread does
+        (whole,) = _queued_frames(items)
+        assert whole is items[0].batch  # one frame, not four slices to concatenate and rechunk
+        assert_frame_equal(whole, expected)
+        # a batch missing a slice (split by a flush batch's size limit) goes slice by slice
+        assert [f.height for f in _queued_frames(items[1:])] == [2, 2, 2]
+        assert store.flush() == expected.height
+    assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))

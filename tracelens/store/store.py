@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,6 +130,8 @@ class _Queued:
     nbytes: int
     spans: int
     body: bytes | None = None
+    #: the pre-decoder's frame that ``frame`` is a slice of (see _queued_frames)
+    batch: pl.DataFrame | None = None
 
     def decoded(self) -> pl.DataFrame:
         if self.frame is None:
@@ -148,8 +150,28 @@ def _queued_frames(items: list[_Queued]) -> list[pl.DataFrame]:
         if raw:
             frames.append(decode_otlp_protobuf_batch([item.body for item in run]))
         else:
-            frames.extend(item.decoded() for item in run)
+            frames.extend(_whole_batches(list(run)))
     return frames
+
+
+def _whole_batches(items: list[_Queued]) -> Iterator[pl.DataFrame]:
+    """The frames of decoded items, a pre-decoded batch as one frame wherever all of its
+    slices are here in order: the flush file is then written from the batch's few big
+    chunks, where the per-request slices made one small chunk each and a rechunk copy."""
+    i = 0
+    while i < len(items):
+        batch = items[i].batch
+        if batch is not None:
+            end, rows = i, 0
+            while end < len(items) and items[end].batch is batch and rows < batch.height:
+                rows += items[end].spans
+                end += 1
+            if end > i and rows == batch.height:
+                yield batch
+                i = end
+                continue
+        yield items[i].decoded()
+        i += 1
 
 
 #: raw requests the pre-decoder turns into frames at a time (~8k spans: the decoder's fixed
@@ -171,7 +193,7 @@ def _predecode(items: list[_Queued]) -> None:
     offset = 0
     for item in items:
         if item.frame is None:  # a reader or the flusher may have decoded it meanwhile
-            item.frame = frame.slice(offset, item.spans)
+            item.frame, item.batch = frame.slice(offset, item.spans), frame
         offset += item.spans
 
 
