@@ -32,6 +32,17 @@ def request_with_one_invalid_span() -> bytes:
     return request.SerializeToString()
 
 
+def distinct_requests(n: int, first_byte: int) -> list[bytes]:
+    """``n`` copies of request_with_one_invalid_span, each with trace ids of its own."""
+    bodies = []
+    for k in range(n):
+        request = ExportTraceServiceRequest.FromString(request_with_one_invalid_span())
+        for span in request.resource_spans[0].scope_spans[0].spans:
+            span.trace_id = bytes([first_byte + k] * len(span.trace_id))
+        bodies.append(request.SerializeToString())
+    return bodies
+
+
 def ordered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(s.TRACE_ID, s.SPAN_ID)
 
@@ -90,12 +101,7 @@ def test_validated_requests_are_decoded_by_the_flusher_in_batches(tmp_path):
     frame records in between keep their place."""
     from tracelens.ingest import validate_otlp_protobuf
 
-    bodies = []
-    for n in range(5):
-        request = ExportTraceServiceRequest.FromString(request_with_one_invalid_span())
-        for span in request.resource_spans[0].scope_spans[0].spans:
-            span.trace_id = bytes([n + 10] * len(span.trace_id))
-        bodies.append(request.SerializeToString())
+    bodies = distinct_requests(5, first_byte=10)
     expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
     framed = expected.with_columns(pl.col(s.TRACE_ID).str.replace_all("0", "f"))
     with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
@@ -120,12 +126,7 @@ def test_a_pre_decoded_batch_goes_to_the_flush_whole_and_its_rows_stay_the_same(
     from tracelens.ingest import validate_otlp_protobuf
     from tracelens.store.store import _predecode, _queued_frames
 
-    bodies = []
-    for n in range(4):
-        request = ExportTraceServiceRequest.FromString(request_with_one_invalid_span())
-        for span in request.resource_spans[0].scope_spans[0].spans:
-            span.trace_id = bytes([n + 20] * len(span.trace_id))
-        bodies.append(request.SerializeToString())
+    bodies = distinct_requests(4, first_byte=20)
     expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
     with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
         for body in bodies:
