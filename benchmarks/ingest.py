@@ -300,13 +300,14 @@ def stage_breakdown(requests: list[bytes], workdir: Path) -> list[tuple[str, flo
     # a first flush creates the table and loads pyarrow: once per server, not per span
     store.append_otlp(requests[0], frames[0])  # type: ignore[index]
     store.flush()
-    # the receiver's protobuf path: the WAL keeps the request bytes (append(frame) would
-    # Arrow-IPC-encode the frame; JSON requests and imports still take that path)
-    timed("WAL append raw request, fsync", lambda: [store.append_otlp(r, f) for r, f in zip(requests, frames, strict=True)])  # type: ignore[arg-type]
-    timed("flush into the table (store)", store.flush)
+    # the receiver's protobuf path: the WAL keeps the request bytes and the accepted count
+    # (append(frame) would Arrow-IPC-encode the frame; JSON requests and imports do that)
+    timed("WAL append raw request, fsync",
+          lambda: [store.append_otlp(r, f.height) for r, f in zip(requests, frames, strict=True)])  # type: ignore[attr-defined]
+    # what the flusher and its pre-decoder thread do between them: decode in batches, write
+    timed("flush: batched decode + table write", store.flush)
     store.close()
     # the flush's Parquet file alone, against the writer it replaced in the same run
-
     from tracelens.store.table import DAY, FLUSH_ROW_GROUP_ROWS, to_table_frame, write_flush_file
 
     batch = batched  # chunked as the pre-decoder hands frames to the flusher

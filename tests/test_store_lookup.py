@@ -212,8 +212,8 @@ def test_a_lookup_opens_readers_only_on_files_that_may_hold_the_trace(tmp_path):
     # a reader for each (and, past the open-reader limit, again at every lookup) made
     # lookups in 160 flush files ~6x slower
     table = SpanTable(tmp_path / "table", row_group_rows=10_000)  # one group > HASH_INDEX_MIN_ROWS
-    for day in range(3):
-        table.write(spans_of([f"d{day}-{i}" for i in range(920)], 9), wal_seq=day + 1, sort=False)
+    for file in range(3):  # one file per write, trace ids in arrival order
+        table.write(spans_of([f"d{file}-{i}" for i in range(920)], 9), wal_seq=file + 1, sort=False)
     index = table._row_groups
     for label in ["d0-1", "d1-2", "d2-3"]:  # builds each file's hash index
         assert table.scan(FileFilter(trace_id=trace_id_for(label))).collect().height == 9
