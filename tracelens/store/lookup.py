@@ -166,7 +166,8 @@ class RowGroupIndex:
         self._index_bytes = 0
         self._max_open = max_open
         self._files: OrderedDict[str, _FileIndex] = OrderedDict()
-        self._readers: OrderedDict[str, Any] = OrderedDict()
+        #: path -> (the entry whose lock guards the reader, the reader)
+        self._readers: OrderedDict[str, tuple[_FileIndex, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._lookups = 0
 
@@ -218,17 +219,20 @@ class RowGroupIndex:
                 self._evict()
 
     def _reader(self, path: str, entry: _FileIndex) -> Any:
-        """An open ``pq.ParquetFile`` on ``path`` (call under ``entry.lock``)."""
+        """An open ``pq.ParquetFile`` on ``path`` (call under ``entry.lock``), only ever
+        used under that lock: a reader is not thread-safe ("ReadRangeCache did not find
+        matching cache entry"), and once ``entry`` is evicted and the file indexed again,
+        the new entry has a lock of its own, so it gets a reader of its own too."""
         with self._lock:
-            reader = self._readers.get(path)
-            if reader is not None:
+            cached = self._readers.get(path)
+            if cached is not None and cached[0] is entry:
                 self._readers.move_to_end(path)
-                return reader
+                return cached[1]
         import pyarrow.parquet as pq
 
         reader = pq.ParquetFile(path, metadata=entry.metadata)
         with self._lock:
-            self._readers[path] = reader
+            self._readers[path] = (entry, reader)
             while len(self._readers) > self._max_open:
                 # an evicted reader may be in use by another thread: its file closes when
                 # the last reference goes, not here
