@@ -21,6 +21,7 @@ RetryInfo, 503 with Retry-After) like the real exporters do, and the retries are
 from __future__ import annotations
 
 import argparse
+import itertools
 import http.client
 import json
 import multiprocessing
@@ -194,6 +195,8 @@ class Result:
     rss_mib: float
     retries: int
     faults: int
+    #: (seconds since the first request, rows in the table, server CPU seconds since then)
+    timeline: tuple[tuple[float, int, float], ...] = ()
 
     @property
     def rate(self) -> float:
@@ -219,10 +222,13 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
 FLUSH_TIMEOUT_SECONDS = 180.0
 
 
-def wait_until_flushed(store: object, spans: int, pid: int, deadline: float) -> None:
+def wait_until_flushed(store: object, spans: int, pid: int, deadline: float, timeline: list[tuple[float, int, float]] | None = None) -> None:
     """Poll the table until it holds ``spans`` rows; past ``deadline``, dump the server's
-    threads (py-spy, when installed) and raise."""
-    while store.stats()["table_rows"] < spans:  # type: ignore[attr-defined]
+    threads (py-spy, when installed) and raise. ``timeline`` collects (monotonic time, rows
+    in the table, server CPU seconds) at each change: how the backlog drains."""
+    while (rows := store.stats()["table_rows"]) < spans:  # type: ignore[attr-defined]
+        if timeline is not None and (not timeline or timeline[-1][1] != rows):
+            timeline.append((time.monotonic(), rows, cpu_seconds(pid)))
         if time.monotonic() > deadline:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             dump = subprocess.run([py_spy, "dump", "--native", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
@@ -254,10 +260,14 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
         started = time.perf_counter()
         ack_seconds, retries = send_all(transport, port, clients)
+        ack_cpu = cpu_seconds(process.pid) - cpu0
         store = tracelens.open(data)
-        wait_until_flushed(store, spans, process.pid, deadline=time.monotonic() + FLUSH_TIMEOUT_SECONDS)
+        timeline: list[tuple[float, int, float]] = []
+        wait_until_flushed(store, spans, process.pid, deadline=time.monotonic() + FLUSH_TIMEOUT_SECONDS, timeline=timeline)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(process.pid) - cpu0
+        origin = time.monotonic() - (time.perf_counter() - started)
+        drained = [(ack_seconds, -1, ack_cpu), *((t - origin, rows, c - cpu0) for t, rows, c in timeline), (elapsed, spans, cpu)]
         faults = page_faults(process.pid) - faults0
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
@@ -265,7 +275,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         queryable = store.spans().select(pl.len()).collect().item()
         if queryable != spans:
             raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
-        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults)
+        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults, tuple(drained))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -327,6 +337,16 @@ def make_requests(n: int, spans_per_request: int) -> list[bytes]:
     return [request for part in parts for request in part][:n]
 
 
+def print_timeline(timeline: tuple[tuple[float, int, float], ...]) -> None:
+    """After the last acknowledgement: when the table grew, and the server's CPU use
+    (in cores) since the previous line; under 2 cores on an idle machine means a core idles."""
+    acked, _, acked_cpu = timeline[0]
+    print(f"  all acknowledged at {acked:.2f}s (server: {acked_cpu / max(acked, 1e-9):.2f} cores); then")
+    print("      seconds    table rows   server cores since the line before")
+    for (t0, _, c0), (t1, rows, c1) in itertools.pairwise(timeline):
+        print(f"      {t1:7.2f}  {rows:>12,}   {(c1 - c0) / max(t1 - t0, 1e-9):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=240)
@@ -335,6 +355,7 @@ def main() -> None:
     parser.add_argument("--transports", default="grpc,http")
     parser.add_argument("--flush-interval", type=float, default=0.5)
     parser.add_argument("--serve-option", action="append", default=[], help="extra `tracelens serve` option (repeatable), e.g. --serve-option=--grpc-workers=8")
+    parser.add_argument("--timeline", action="store_true", help="print how the table filled after the last acknowledgement")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the tracelens server here")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -365,6 +386,8 @@ def main() -> None:
                       f"peak RSS {result.rss_mib:,.0f} MiB  page faults {result.faults:,}  retries {result.retries}")
             print(f"  tracelens end-to-end = {ours.rate / bare.rate:.0%} of the bare ceiling "
                   f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%})")
+            if args.timeline:
+                print_timeline(ours.timeline)
 
 
 if __name__ == "__main__":

@@ -443,3 +443,75 @@ def test_running_store_compacts_closed_days_by_itself(tmp_path):
         checks = store.stats()["compactions"]
         store._stop.wait(0.5)  # later checks find nothing to do
         assert store.stats()["compactions"] == checks
+
+
+def test_flush_batches_are_consecutive_and_each_within_the_byte_bound():
+    from tracelens.store.store import _flush_batches, _Queued
+
+    queue = [_Queued(seq, None, nbytes, 1) for seq, nbytes in enumerate([40, 40, 40, 100, 10, 10], start=1)]
+    batches = _flush_batches(queue, 90, 2)
+    assert [[item.seq for item in batch] for batch in batches] == [[1, 2], [3]]
+    batches = _flush_batches(queue, 90, 10)  # a record bigger than the bound is a batch of its own
+    assert [[item.seq for item in batch] for batch in batches] == [[1, 2], [3], [4], [5, 6]]
+    assert _flush_batches([], 90, 2) == []
+
+
+def test_a_backlog_of_several_batches_is_written_by_parallel_writers_in_one_commit(tmp_path, monkeypatch):
+    from tracelens.store import table as table_module
+
+    frames = [traces_frame([f"{label}{n}" for n in range(20)]) for label in "abc"]
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=1)  # one record per batch
+    writers: set[str] = set()
+    real_stage = table_module.SpanTable.stage
+
+    def stage(self, frame, **kwargs):
+        import threading
+
+        writers.add(threading.current_thread().name)
+        return real_stage(self, frame, **kwargs)
+
+    monkeypatch.setattr(table_module.SpanTable, "stage", stage)
+    with Store.open(tmp_path, config) as store:
+        for frame in frames:
+            store.append(frame)
+        version = DeltaTable(str(tmp_path / "table")).version() if (tmp_path / "table" / "_delta_log").exists() else -1
+        assert store.flush() == sum(f.height for f in frames)
+        table = DeltaTable(str(tmp_path / "table"))
+        # FLUSH_WRITERS (2) batches per commit: two commits for three batches, one file per batch
+        assert table.version() - version == 2 + (version < 0)
+        assert len(table.file_uris()) == 3
+        assert len(writers) == 2 and any(name.startswith("tracelens-writer") for name in writers)
+        assert store.stats()["wal_backlog_bytes"] == 0
+        read = store.spans().collect()
+    assert_frame_equal(canonical(read), canonical(pl.concat(frames)))
+    assert physical_rows(tmp_path).height == sum(f.height for f in frames)
+
+
+@pytest.mark.parametrize("failing", ["tracelens-writer", "MainThread"])
+def test_a_failing_parallel_writer_commits_nothing_and_the_retry_loses_nothing(tmp_path, monkeypatch, failing):
+    from tracelens.store import table as table_module
+
+    frames = [traces_frame([f"{label}{n}" for n in range(5)]) for label in "ab"]
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=1)
+    real_stage = table_module.SpanTable.stage
+    failures = []
+
+    def stage(self, frame, **kwargs):
+        import threading
+
+        if threading.current_thread().name.startswith(failing) and not failures:
+            failures.append(frame.height)
+            raise OSError(28, "No space left on device")
+        return real_stage(self, frame, **kwargs)
+
+    monkeypatch.setattr(table_module.SpanTable, "stage", stage)
+    with Store.open(tmp_path, config) as store:
+        for frame in frames:
+            store.append(frame)
+        with pytest.raises(OSError):
+            store.flush()
+        assert failures and store.stats()["table_rows"] == 0 and store.backlog_bytes() > 0
+        assert list((tmp_path / "table").rglob("*.parquet")) == []  # the other writer's file is gone
+        assert store.flush() == sum(f.height for f in frames)
+        assert store.backlog_bytes() == 0
+    assert physical_rows(tmp_path).height == sum(f.height for f in frames)

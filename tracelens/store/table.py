@@ -387,6 +387,11 @@ class Staged(NamedTuple):
     rows: int
 
 
+def merged_staged(parts: list[Staged]) -> Staged:
+    """Staged files of several ``stage`` calls, to be committed together."""
+    return Staged([action for part in parts for action in part.actions], sum(part.rows for part in parts))
+
+
 class SpanTable:
     """Delta table of spans. Safe for one writer process plus any number of readers; within
     a process, methods are serialised by a lock (delta-rs table objects are not shared)."""
@@ -474,6 +479,13 @@ class SpanTable:
         if sort:
             rows = rows.sort(s.TRACE_ID)
         return Staged(self._write_files(day_parts(rows)), rows.height)
+
+    def discard(self, staged: list[Staged]) -> None:
+        """Delete staged files that will not be committed (best effort: a file left behind
+        is never listed by the log, so it is only wasted space)."""
+        for part in staged:
+            for action in part.actions:
+                (self.path / action.path).unlink(missing_ok=True)
 
     def commit(self, staged: Staged, wal_seq: int | None) -> None:
         with self._lock:
