@@ -45,7 +45,7 @@ from tracelens.errors import SchemaError, StoreError, TraceNotFoundError
 from tracelens.store import wal as walmod
 from tracelens.store.dedup import without_duplicates
 from tracelens.store.summary import SORT_KEYS, trace_summaries
-from tracelens.store.table import FileFilter, SpanTable, Staged, day_string, merged_staged
+from tracelens.store.table import FileFilter, SpanTable, Staged, day_string, merged_staged, warm_up_writer
 from tracelens.store.table import row_filter as table_row_filter
 from tracelens.store.timerange import TimeLike, parse_duration, parse_time, to_ns
 
@@ -546,6 +546,7 @@ class Store:
         self._check_writable()
         if self._flusher is not None:
             return
+        warm_up_writer()
         self._flusher = threading.Thread(target=self._flusher_loop, name="tracelens-flusher", daemon=True)
         self._flusher.start()
         self._predecoder = threading.Thread(target=self._predecoder_loop, name="tracelens-predecoder", daemon=True)

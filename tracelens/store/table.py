@@ -22,6 +22,7 @@ The boundary between the span contract and Delta is here and only here:
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, BinaryIO, Final, NamedTuple
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
@@ -247,7 +248,7 @@ def _fewer_chunks(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.rechunk() if chunks > 1 and rows.height < chunks * MIN_FLUSH_CHUNK_ROWS else rows
 
 
-def write_flush_file(rows: pl.DataFrame, target: Path, row_group_rows: int) -> None:
+def write_flush_file(rows: pl.DataFrame, target: Path | BinaryIO, row_group_rows: int) -> None:
     """Write one Parquet data file of ``rows`` (contract or table dtypes, no ``day``) with
     pyarrow, tuned for the flush path (benchmarks/ingest.py, 64k realistic spans, 2 cores):
     no dictionary pages for ids and attribute values (hashing high-cardinality strings
@@ -270,6 +271,15 @@ def write_flush_file(rows: pl.DataFrame, target: Path, row_group_rows: int) -> N
         write_statistics=[c for c in FLUSH_STATISTICS_COLUMNS if c in rows.columns],
         store_schema=False,
     )
+
+
+def warm_up_writer() -> None:
+    """Import and run the flush file writer once: pyarrow and the compute and Parquet
+    modules it loads on first use cost ~0.4 CPU-s, which a server should pay at start,
+    not in its first flush under load (py-spy: 12 % of the GIL's samples in a loaded
+    server's first seconds went to pyarrow.compute's import-time function wrappers)."""
+    write_flush_file(pl.DataFrame(schema=s.SPAN_SCHEMA), io.BytesIO(), FLUSH_ROW_GROUP_ROWS)
+    _arrow_table_schema()
 
 
 def from_table_frame(frame: pl.LazyFrame) -> pl.LazyFrame:
