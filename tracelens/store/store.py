@@ -75,10 +75,12 @@ def encode_frame(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def encode_otlp_record(body: bytes) -> bytes:
-    """A WAL payload holding a raw (decompressed) OTLP ExportTraceServiceRequest: tag + body.
-    Appending it is a copy, where an Arrow IPC frame costs an encode and ~4x the bytes."""
-    return b"".join((OTLP_PROTOBUF_TAG, body))  # body may be any bytes-like object
+def encode_otlp_record(body: bytes) -> tuple[bytes, bytes]:
+    """A WAL payload holding a raw (decompressed) OTLP ExportTraceServiceRequest: tag + body,
+    as two parts the WAL writes back to back (no copy of the body: a request is hundreds
+    of KB, and a join copied it with the GIL held). An Arrow IPC frame would cost an
+    encode and ~4x the bytes."""
+    return (OTLP_PROTOBUF_TAG, body)
 
 
 def decode_otlp_record(body: bytes | memoryview) -> pl.DataFrame:
@@ -89,13 +91,18 @@ def decode_otlp_record(body: bytes | memoryview) -> pl.DataFrame:
     return decode_otlp_protobuf(bytes(body)).spans
 
 
-def queued_bytes(payload: bytes) -> int:
+def queued_bytes(payload: bytes | memoryview) -> int:
     """What a WAL record's frame counts for in the flush queue (batch size, overload
     threshold): an IPC frame is about its own size; a raw OTLP record's frame is estimated
     from the request's size, as appending does."""
     if payload[: len(OTLP_PROTOBUF_TAG)] == OTLP_PROTOBUF_TAG:
-        return int(len(payload) * DECODED_BYTES_PER_REQUEST_BYTE)
+        return otlp_queued_bytes(len(payload))
     return len(payload)
+
+
+def otlp_queued_bytes(record_bytes: int) -> int:
+    """``queued_bytes`` of a raw OTLP record of ``record_bytes`` (tag included)."""
+    return int(record_bytes * DECODED_BYTES_PER_REQUEST_BYTE)
 
 
 def decode_frame(payload: bytes) -> pl.DataFrame:
@@ -448,10 +455,10 @@ class Store:
         if count == 0:
             return
         body = bytes(body)  # kept in the queue until flushed: it must not change under us
-        payload = encode_otlp_record(body)
         # the queue is sized by the decoded frame (what the flusher holds in memory and
         # writes), so flush batches and the overload threshold mean what they did for IPC
-        wal.append(payload, (frame, queued_bytes(payload), count, None if frame is not None else body))
+        nbytes = otlp_queued_bytes(len(OTLP_PROTOBUF_TAG) + len(body))
+        wal.append(encode_otlp_record(body), (frame, nbytes, count, None if frame is not None else body))
 
     def _queue_committed(self, batch: list[tuple[int, Any]]) -> None:
         """WAL commit callback (in seq order): hand durable frames to the flusher."""
