@@ -87,9 +87,9 @@ def serve(
         receiver = Receiver(store, receiver_config, query_routes=routes).start()
         restore = _install_signal_handlers(stop)
         try:
+            if on_ready is not None:  # before the status file announces the server: the CLI's
+                on_ready(receiver)  # garbage-collector freeze then runs before clients come
             write_status_file(data, _status_payload(receiver, running=True))
-            if on_ready is not None:
-                on_ready(receiver)
             while not stop.wait(STATUS_INTERVAL_SECONDS):
                 write_status_file(data, _status_payload(receiver, running=True))
             logger.info("shutting down: draining requests in flight, then flushing the store")
