@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -347,6 +348,17 @@ def print_timeline(timeline: tuple[tuple[float, int, float], ...]) -> None:
         print(f"      {t1:7.2f}  {rows:>12,}   {(c1 - c0) / max(t1 - t0, 1e-9):.2f}")
 
 
+def print_summary(shares: dict[str, list[tuple[float, float, float]]]) -> None:
+    """Median and range over the runs: the ceiling moves ~1.5x between runs here."""
+    print("\nover all runs: median (min-max)")
+    for transport, runs in shares.items():
+        columns = list(zip(*runs, strict=True))
+        share, rate, cpu = (sorted(column) for column in columns)
+        print(f"  {transport:5s} end-to-end share {statistics.median(share):.0%} ({share[0]:.0%}-{share[-1]:.0%}),  "
+              f"{statistics.median(rate):,.0f} spans/s ({rate[0]:,.0f}-{rate[-1]:,.0f}),  "
+              f"server CPU {statistics.median(cpu):.1f} us/span ({cpu[0]:.1f}-{cpu[-1]:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=240)
@@ -355,6 +367,7 @@ def main() -> None:
     parser.add_argument("--transports", default="grpc,http")
     parser.add_argument("--flush-interval", type=float, default=0.5)
     parser.add_argument("--serve-option", action="append", default=[], help="extra `tracelens serve` option (repeatable), e.g. --serve-option=--grpc-workers=8")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per transport (bare, then tracelens, each run); prints medians")
     parser.add_argument("--timeline", action="store_true", help="print how the table filled after the last acknowledgement")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the tracelens server here")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
@@ -368,17 +381,19 @@ def main() -> None:
     megabytes = sum(map(len, REQUESTS)) / 1e6
     print(f"{len(REQUESTS)} requests x {args.spans_per_request} spans = {spans} spans, {megabytes:.0f} MB protobuf; "
           f"{args.clients} client processes; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    results = []
+    shares: dict[str, list[tuple[float, float, float]]] = {}  # transport -> (share, spans/s, server us/span)
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
         print("\nserver stages, CPU per span (one thread, one after the other):")
         # 128 requests = 64k spans = one flush batch of a loaded server (64 MB of frames)
         for label, seconds in stage_breakdown(REQUESTS[:128], Path(tmp)):
             print(f"  {label:36s} {seconds * 1e6:7.2f} us/span  = {1 / seconds:>10,.0f} spans per CPU-second")
-        for transport in args.transports.split(","):
-            bare = bench_bare(transport, args.clients, spans, Path(tmp))
-            ours = bench_tracelens(transport, args.clients, spans, Path(tmp), args.flush_interval, args.profile, tuple(args.serve_option))
-            results += [bare, ours]
-            print(f"\n{transport}:")
+        for run, transport in itertools.product(range(args.repeat), args.transports.split(",")):
+            workdir = Path(tmp) / f"run-{run}"
+            workdir.mkdir(exist_ok=True)
+            bare = bench_bare(transport, args.clients, spans, workdir)
+            ours = bench_tracelens(transport, args.clients, spans, workdir, args.flush_interval, args.profile, tuple(args.serve_option))
+            shares.setdefault(transport, []).append((ours.rate / bare.rate, ours.rate, ours.cpu / spans * 1e6))
+            print(f"\n{transport}:" if args.repeat == 1 else f"\n{transport} (run {run + 1} of {args.repeat}):")
             for result in (bare, ours):
                 extra = f" (acknowledged+durable after {result.ack_seconds:.2f}s)" if result.name == "tracelens" else ""
                 print(f"  {result.name:9s} {result.rate:>10,.0f} spans/s  {result.seconds:6.2f}s{extra}  "
@@ -388,6 +403,8 @@ def main() -> None:
                   f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%})")
             if args.timeline:
                 print_timeline(ours.timeline)
+        if args.repeat > 1:
+            print_summary(shares)
 
 
 if __name__ == "__main__":
