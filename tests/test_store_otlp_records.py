@@ -140,3 +140,67 @@ def test_a_pre_decoded_batch_goes_to_the_flush_whole_and_its_rows_stay_the_same(
         assert [f.height for f in _queued_frames(items[1:])] == [2, 2, 2]
         assert store.flush() == expected.height
     assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))
+
+
+def _recording_decoder(monkeypatch, on_predecoder=None):  # type: ignore[no-untyped-def]
+    """Patch the batched decoder: returns the list of (thread name, bodies) of each call;
+    ``on_predecoder(frame)`` may change what the pre-decoder thread gets back."""
+    import threading
+    import time
+
+    import tracelens.ingest as ingest
+
+    real = ingest.decode_otlp_protobuf_batch
+    calls: list[tuple[str, list[bytes]]] = []
+
+    def decode(bodies):  # type: ignore[no-untyped-def]
+        name = threading.current_thread().name
+        calls.append((name, list(bodies)))
+        frame = real(bodies)
+        if name == "tracelens-predecoder":
+            time.sleep(0.02)  # a slow pre-decoder: the flush catches up with it
+            return on_predecoder(frame) if on_predecoder is not None else frame
+        return frame
+
+    monkeypatch.setattr(ingest, "decode_otlp_protobuf_batch", decode)
+    return calls
+
+
+def test_each_queued_request_is_decoded_once_by_the_pre_decoder_or_the_flusher(tmp_path, monkeypatch):
+    """The flusher waits for the pre-decoder's run in progress and takes the requests no run
+    took; the pre-decoder leaves those alone. Before, both decoded whatever was not ready."""
+    from collections import Counter
+
+    from tracelens.ingest import validate_otlp_protobuf
+
+    bodies = distinct_requests(48, first_byte=100)
+    expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
+    calls = _recording_decoder(monkeypatch)
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
+        store.start_flusher()
+        for body in bodies:
+            store.append_otlp(body, validate_otlp_protobuf(body).accepted)
+        assert store.flush() == expected.height  # races the pre-decoder, which the appends woke
+        store._stop.wait(0.2)  # noqa: SLF001 - a pre-decoder run after the flush would show here
+    decoded = Counter(body for _, batch in calls for body in batch)
+    assert set(decoded) == set(bodies) and set(decoded.values()) == {1}, decoded.most_common(3)
+    assert {name for name, _ in calls} >= {"tracelens-predecoder"}
+    assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))
+
+
+def test_a_pre_decoder_run_that_disagrees_with_validation_is_left_to_the_flusher_once(tmp_path, monkeypatch):
+    from tracelens.ingest import validate_otlp_protobuf
+
+    bodies = distinct_requests(20, first_byte=160)
+    expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
+    calls = _recording_decoder(monkeypatch, on_predecoder=lambda frame: frame.head(frame.height - 1))
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as store:
+        store.start_flusher()
+        for body in bodies:
+            store.append_otlp(body, validate_otlp_protobuf(body).accepted)
+        store._stop.wait(0.5)  # noqa: SLF001 - the pre-decoder gives up on each run once, no retry loop
+        runs = sum(1 for name, _ in calls if name == "tracelens-predecoder")
+        assert 1 <= runs <= len(bodies)
+        assert store.flush() == expected.height  # the flusher decodes what the pre-decoder gave up
+        assert sum(1 for name, _ in calls if name == "tracelens-predecoder") == runs
+    assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))
