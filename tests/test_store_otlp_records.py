@@ -204,3 +204,14 @@ def test_a_pre_decoder_run_that_disagrees_with_validation_is_left_to_the_flusher
         assert store.flush() == expected.height  # the flusher decodes what the pre-decoder gave up
         assert sum(1 for name, _ in calls if name == "tracelens-predecoder") == runs
     assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))
+
+
+def test_the_pre_decoder_works_within_a_window_at_the_front_of_the_queue():
+    from tracelens.store.store import FLUSHER, PREDECODE_REQUESTS, _predecode_run, _Queued
+
+    queue = [_Queued(seq, None, 10, 1, body=b"x") for seq in range(1, 41)]
+    queue[0].decoder = FLUSHER  # taken by the flusher: left alone
+    queue[1].frame = pl.DataFrame()  # decoded already
+    assert [item.seq for item in _predecode_run(queue, 50)] == [3, 4, 5]  # 5 records fit in 50 bytes
+    assert len(_predecode_run(queue, 10_000)) == PREDECODE_REQUESTS
+    assert [item.seq for item in _predecode_run([_Queued(7, None, 99, 1, body=b"x")], 50)] == [7]  # one too big: alone
