@@ -445,22 +445,33 @@ def test_running_store_compacts_closed_days_by_itself(tmp_path):
         assert store.stats()["compactions"] == checks
 
 
-def test_flush_batches_are_consecutive_and_each_within_the_byte_bound():
+def test_a_flush_round_shares_the_front_of_the_queue_between_the_writers():
     from tracelens.store.store import _flush_batches, _Queued
 
-    queue = [_Queued(seq, None, nbytes, 1) for seq, nbytes in enumerate([40, 40, 40, 100, 10, 10], start=1)]
-    batches = _flush_batches(queue, 90, 2)
-    assert [[item.seq for item in batch] for batch in batches] == [[1, 2], [3]]
-    batches = _flush_batches(queue, 90, 10)  # a record bigger than the bound is a batch of its own
-    assert [[item.seq for item in batch] for batch in batches] == [[1, 2], [3], [4], [5, 6]]
-    assert _flush_batches([], 90, 2) == []
+    def seqs(sizes: list[int], batch_bytes: int, count: int) -> list[list[int]]:
+        queue = [_Queued(seq, None, nbytes, 1) for seq, nbytes in enumerate(sizes, start=1)]
+        return [[item.seq for item in batch] for batch in _flush_batches(queue, batch_bytes, count)]
+
+    # at most count * batch_bytes, in consecutive batches of about equal size
+    assert seqs([40, 40, 40, 100, 10, 10], 90, 2) == [[1, 2], [3]]
+    assert seqs([10] * 20, 80, 2) == [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]]
+    # a burst's last round under two full batches still goes to both writers
+    assert seqs([10] * 10, 80, 2) == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]]
+    # a light load's round stays one batch (each share would be under batch_bytes / 8)
+    assert seqs([5, 5], 80, 2) == [[1, 2]]
+    # a record bigger than everything is a round of its own
+    assert seqs([500, 10], 80, 2) == [[1]]
+    assert seqs([], 80, 2) == []
 
 
 def test_a_backlog_of_several_batches_is_written_by_parallel_writers_in_one_commit(tmp_path, monkeypatch):
     from tracelens.store import table as table_module
 
+    from tracelens.store.store import encode_frame
+
     frames = [traces_frame([f"{label}{n}" for n in range(20)]) for label in "abc"]
-    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=1)  # one record per batch
+    record_bytes = max(len(encode_frame(frame)) for frame in frames)
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=record_bytes)  # a record per batch
     writers: set[str] = set()
     real_stage = table_module.SpanTable.stage
 
@@ -491,8 +502,10 @@ def test_a_backlog_of_several_batches_is_written_by_parallel_writers_in_one_comm
 def test_a_failing_parallel_writer_commits_nothing_and_the_retry_loses_nothing(tmp_path, monkeypatch, failing):
     from tracelens.store import table as table_module
 
+    from tracelens.store.store import encode_frame
+
     frames = [traces_frame([f"{label}{n}" for n in range(5)]) for label in "ab"]
-    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=1)
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=max(len(encode_frame(f)) for f in frames))
     real_stage = table_module.SpanTable.stage
     failures = []
 
@@ -515,3 +528,23 @@ def test_a_failing_parallel_writer_commits_nothing_and_the_retry_loses_nothing(t
         assert store.flush() == sum(f.height for f in frames)
         assert store.backlog_bytes() == 0
     assert physical_rows(tmp_path).height == sum(f.height for f in frames)
+
+
+def test_the_tail_of_a_burst_is_flushed_without_waiting_for_the_interval(tmp_path):
+    from tracelens.store.store import encode_frame
+
+    frames = [traces_frame([f"{label}{n}" for n in range(20)]) for label in "abcde"]
+    record_bytes = max(len(encode_frame(frame)) for frame in frames)
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_batch_bytes=2 * record_bytes)
+    with Store.open(tmp_path, config) as store:
+        for frame in frames:  # a burst: two full batches and half of one
+            store.append(frame)
+        store.start_flusher()
+        for _ in range(200):
+            if store.stats()["table_rows"] == sum(f.height for f in frames):
+                break
+            store._stop.wait(0.05)  # noqa: SLF001
+        assert store.stats()["table_rows"] == sum(f.height for f in frames)  # not an hour later
+        store.append(traces_frame(["light"]))  # a light load's spans wait for the interval
+        store._stop.wait(0.3)  # noqa: SLF001
+        assert store.stats()["table_rows"] == sum(f.height for f in frames)

@@ -196,17 +196,31 @@ def _whole_batches(items: list[_Queued]) -> Iterator[pl.DataFrame]:
 FLUSH_WRITERS: Final = 2
 
 
+#: a flush round shares its records between the writers only if each gets this share of
+#: ``flush_batch_bytes`` at least: a light load's flushes stay one file each
+MIN_SHARED_BATCH_FRACTION: Final = 8
+
+
 def _flush_batches(queue: Iterable[_Queued], batch_bytes: int, count: int) -> list[list[_Queued]]:
-    """Up to ``count`` consecutive batches from the front of ``queue``, each of records
-    totalling at most ``batch_bytes`` (or one record, if that alone is bigger)."""
+    """One flush round: the records at the front of ``queue``, up to ``count`` batches of
+    ``batch_bytes``, in up to ``count`` consecutive batches of about equal size, one per
+    writer. Equal shares keep both writers busy when a burst's last round is under two full
+    batches (one writer wrote it alone while the other core idled)."""
+    taken: list[_Queued] = []
+    total = 0
+    for item in queue:
+        if taken and total + item.nbytes > batch_bytes * count:
+            break
+        taken.append(item)
+        total += item.nbytes
+    parts = max(1, min(count, len(taken), total // max(1, batch_bytes // MIN_SHARED_BATCH_FRACTION)))
+    share = total / parts
     batches: list[list[_Queued]] = []
     batch: list[_Queued] = []
     size = 0
-    for item in queue:
-        if batch and size + item.nbytes > batch_bytes:
+    for item in taken:
+        if batch and size + item.nbytes / 2 > share and len(batches) < parts - 1:  # nearer with it than without
             batches.append(batch)
-            if len(batches) == count:
-                return batches
             batch, size = [], 0
         batch.append(item)
         size += item.nbytes
@@ -217,6 +231,9 @@ def _batch_frame(batch: list[_Queued]) -> pl.DataFrame:
     frames = _queued_frames(batch)
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
 
+
+#: after a burst, how long the backlog must stop growing before its tail is flushed
+DRAIN_PAUSE_SECONDS: Final = 0.05
 
 #: raw requests the pre-decoder turns into frames at a time (~8k spans: the decoder's fixed
 #: cost is spread, and the flusher rarely waits for a long decode to finish)
@@ -659,15 +676,29 @@ class Store:
                 self._stop.wait(min(interval, 1.0))
 
     def _flush_available(self) -> None:
-        """Flush full batches back to back, then whatever is left (one interval's worth)."""
+        """Flush full rounds back to back, then whatever is left (one interval's worth).
+        What a burst leaves behind (less than a batch) is flushed as soon as nothing more
+        arrives for DRAIN_PAUSE_SECONDS, not at the next interval: the flusher idled for up
+        to the interval (2 s by default) after each burst, with the tail unflushed."""
+        burst = False
         while not self._stop.is_set():
             if self.config.flush_delay_seconds > 0:
                 self._stop.wait(self.config.flush_delay_seconds)
+            with self._state:
+                burst = burst or self._backlog_bytes >= self.config.flush_batch_bytes
             if self._flush_batch() == 0:
                 return
             with self._state:
-                if self._backlog_bytes < self.config.flush_batch_bytes:
-                    return
+                left = self._backlog_bytes
+            if left >= self.config.flush_batch_bytes:
+                continue
+            if not burst or left == 0:
+                return
+            self._stop.wait(DRAIN_PAUSE_SECONDS)
+            with self._state:
+                if self._backlog_bytes > left:
+                    return  # still arriving: a full batch or the interval decides
+            burst = False  # the burst is over: one more round flushes its tail
 
     def _maybe_apply_retention(self) -> None:
         retention = self.config.retention_seconds
