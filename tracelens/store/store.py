@@ -148,7 +148,7 @@ class _Queued:
     #: the pre-decoder's frame that ``frame`` is a slice of (see _queued_frames)
     batch: pl.DataFrame | None = None
     #: who decodes ``body`` for the flusher: FREE, PREDECODER or FLUSHER (see Store._claim)
-    decoder: int = 0
+    decoder: int = FREE
 
     def decoded(self) -> pl.DataFrame:
         if self.frame is None:
@@ -191,8 +191,8 @@ def _whole_batches(items: list[_Queued]) -> Iterator[pl.DataFrame]:
         i += 1
 
 
-#: flush batches (each up to ``flush_batch_bytes``, one file each) a flush writes at once
-#: when the backlog holds that many, one thread per batch, committed together
+#: threads that write a flush round, one file each, committed together: a round takes up
+#: to this many flush batches (``flush_batch_bytes`` each) and shares them out equally
 FLUSH_WRITERS: Final = 2
 
 
@@ -569,7 +569,7 @@ class Store:
         yet, after waiting for those the pre-decoder is decoding. Each request is then
         decoded once: before, the flusher decoded whatever was not ready while the
         pre-decoder decoded the same requests (and later decoded even those the flusher had
-        already written): 167 of 720 requests decoded twice in benchmarks/ingest.py, 261
+        already written): 39 of 720 requests decoded twice in benchmarks/ingest.py, 133
         with two writers."""
         with self._predecoded:
             while any(item.decoder == PREDECODER and item.frame is None for item in items):
