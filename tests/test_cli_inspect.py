@@ -3,11 +3,9 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from tracelens import schema as s
 from tracelens.cli.main import cli
 from tracelens.store import Store
 from tracelens.testing import make_spans

@@ -21,7 +21,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracelens import schema as s
 from tracelens.errors import DecodeError
 from tracelens.ingest import decode_bytes, decode_file, decode_jaeger_json, encode_jaeger_json
 from tracelens.ingest.jaeger import SPECIAL_TAGS, decode_jaeger_fast, decode_jaeger_reference

@@ -484,7 +484,6 @@ def _table(*columns: str) -> Table:
 
 def render_summary(story: Story) -> RenderableType:
     m = story.summary
-    data = m.data
     lines = [
         Text(
             f"Simulated {format_duration((m.end - m.start).total_seconds())} of shop traffic "

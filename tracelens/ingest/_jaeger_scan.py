@@ -26,7 +26,6 @@ from tracelens.ingest._jsonscan import (
     CONST_NONE,
     CONST_SERVICE_NAME,
     HEX_VALUE,
-    NUM_FLOAT,
     NUM_INT,
     NUM_INT_BIG,
     W_CONST,
@@ -42,10 +41,9 @@ from tracelens.ingest._jsonscan import (
     skip_literal,
     skip_value,
     skip_ws,
-    unmanaged,
     word_table,
 )
-from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view, span_outputs, write_view
+from tracelens.ingest._wire import HEX_HIGH, HEX_LOW, digits_view, span_outputs, unmanaged, write_view
 
 # --- object keys the scanner reads ---------------------------------------------------------
 FIELDS = (

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tracelens.ingest._wire import unmanaged, utf8_ok  # utf8_ok: the same strict UTF-8 as upb and Python
+from tracelens.ingest._wire import utf8_ok  # utf8_ok: the same strict UTF-8 as upb and Python
 
 BAIL = -1
 MAX_SKIP_DEPTH = 64  # deeper skipped values go to the reference (json's own limit is ~1000)
