@@ -90,10 +90,12 @@ def run_bare_server(port_file: Path) -> None:
 
 
 # --- clients ---------------------------------------------------------------------------------
-def _grpc_client(args: tuple[int, list[int]]) -> tuple[int, int]:
+def _grpc_client(args: tuple[int, list[int]]) -> tuple[float, int]:
+    """Send the requests at ``indices``; (this process's CPU seconds doing so, retries)."""
     import grpc
     from google.rpc import error_details_pb2
 
+    started = time.process_time()
     port, indices = args
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
     export = channel.unary_unary(TRACE_METHOD)
@@ -114,10 +116,11 @@ def _grpc_client(args: tuple[int, list[int]]) -> tuple[int, int]:
                     delay = info.retry_delay.seconds + info.retry_delay.nanos / 1e9
                 time.sleep(delay)
     channel.close()
-    return len(indices), retries
+    return time.process_time() - started, retries
 
 
-def _http_client(args: tuple[int, list[int]]) -> tuple[int, int]:
+def _http_client(args: tuple[int, list[int]]) -> tuple[float, int]:
+    started = time.process_time()
     port, indices = args
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     retries = 0
@@ -133,18 +136,19 @@ def _http_client(args: tuple[int, list[int]]) -> tuple[int, int]:
             retries += 1
             time.sleep(float(response.getheader("Retry-After") or 1))
     connection.close()
-    return len(indices), retries
+    return time.process_time() - started, retries
 
 
-def send_all(transport: str, port: int, clients: int) -> tuple[float, int]:
-    """Send every request once, split over ``clients`` processes; (seconds, retries)."""
+def send_all(transport: str, port: int, clients: int) -> tuple[float, int, float]:
+    """Send every request once, split over ``clients`` processes; (seconds, retries, the
+    clients' CPU seconds: what the server shares the machine's cores with)."""
     shares = [list(range(i, len(REQUESTS), clients)) for i in range(clients)]
     work = _grpc_client if transport == "grpc" else _http_client
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         started = time.perf_counter()
         results = pool.map(work, [(port, share) for share in shares])
         elapsed = time.perf_counter() - started
-    return elapsed, sum(r for _, r in results)
+    return elapsed, sum(r for _, r in results), sum(cpu for cpu, _ in results)
 
 
 # --- server processes --------------------------------------------------------------------------
@@ -196,6 +200,7 @@ class Result:
     rss_mib: float
     retries: int
     faults: int
+    client_cpu: float
     #: (seconds since the first request, rows in the table, server CPU seconds since then)
     timeline: tuple[tuple[float, int, float], ...] = ()
 
@@ -211,9 +216,9 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
     try:
         ports = wait_for_file(port_file, process)
         cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
-        elapsed, retries = send_all(transport, ports[transport], clients)
+        elapsed, retries, client_cpu = send_all(transport, ports[transport], clients)
         return Result("bare", transport, spans, elapsed, elapsed, cpu_seconds(process.pid) - cpu0, peak_rss_mib(process.pid), retries,
-                      page_faults(process.pid) - faults0)
+                      page_faults(process.pid) - faults0, client_cpu)
     finally:
         process.terminate()
         process.wait(30)
@@ -260,7 +265,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
             time.sleep(1.0)
         cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
         started = time.perf_counter()
-        ack_seconds, retries = send_all(transport, port, clients)
+        ack_seconds, retries, client_cpu = send_all(transport, port, clients)
         ack_cpu = cpu_seconds(process.pid) - cpu0
         store = tracelens.open(data)
         timeline: list[tuple[float, int, float]] = []
@@ -276,7 +281,8 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         queryable = store.spans().select(pl.len()).collect().item()
         if queryable != spans:
             raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
-        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults, tuple(drained))
+        return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults, client_cpu,
+                      tuple(drained))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -348,15 +354,23 @@ def print_timeline(timeline: tuple[tuple[float, int, float], ...]) -> None:
         print(f"      {t1:7.2f}  {rows:>12,}   {(c1 - c0) / max(t1 - t0, 1e-9):.2f}")
 
 
-def print_summary(shares: dict[str, list[tuple[float, float, float]]]) -> None:
+def server_budget_us(rate: float, client_cpu_per_span: float, cores: int) -> float:
+    """The server CPU per span (us) that sustaining ``rate`` spans/s leaves on ``cores``
+    cores beside clients taking ``client_cpu_per_span`` seconds per span, if no core ever
+    idles: an upper bound on what the server may spend."""
+    return (cores / rate - client_cpu_per_span) * 1e6
+
+
+def print_summary(shares: dict[str, list[tuple[float, ...]]]) -> None:
     """Median and range over the runs: the ceiling moves ~1.5x between runs here."""
     print("\nover all runs: median (min-max)")
     for transport, runs in shares.items():
         columns = list(zip(*runs, strict=True))
-        share, rate, cpu = (sorted(column) for column in columns)
+        share, rate, cpu, budget = (sorted(column) for column in columns)
         print(f"  {transport:5s} end-to-end share {statistics.median(share):.0%} ({share[0]:.0%}-{share[-1]:.0%}),  "
               f"{statistics.median(rate):,.0f} spans/s ({rate[0]:,.0f}-{rate[-1]:,.0f}),  "
-              f"server CPU {statistics.median(cpu):.1f} us/span ({cpu[0]:.1f}-{cpu[-1]:.1f})")
+              f"server CPU {statistics.median(cpu):.1f} us/span ({cpu[0]:.1f}-{cpu[-1]:.1f}); "
+              f"50 % of the ceiling allows {statistics.median(budget):.1f} ({budget[0]:.1f}-{budget[-1]:.1f})")
 
 
 def main() -> None:
@@ -381,7 +395,7 @@ def main() -> None:
     megabytes = sum(map(len, REQUESTS)) / 1e6
     print(f"{len(REQUESTS)} requests x {args.spans_per_request} spans = {spans} spans, {megabytes:.0f} MB protobuf; "
           f"{args.clients} client processes; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    shares: dict[str, list[tuple[float, float, float]]] = {}  # transport -> (share, spans/s, server us/span)
+    shares: dict[str, list[tuple[float, ...]]] = {}  # transport -> (share, spans/s, server us/span, budget us/span)
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
         print("\nserver stages, CPU per span (one thread, one after the other):")
         # 128 requests = 64k spans = one flush batch of a loaded server (64 MB of frames)
@@ -392,15 +406,18 @@ def main() -> None:
             workdir.mkdir(exist_ok=True)
             bare = bench_bare(transport, args.clients, spans, workdir)
             ours = bench_tracelens(transport, args.clients, spans, workdir, args.flush_interval, args.profile, tuple(args.serve_option))
-            shares.setdefault(transport, []).append((ours.rate / bare.rate, ours.rate, ours.cpu / spans * 1e6))
+            budget = server_budget_us(bare.rate / 2, ours.client_cpu / spans, os.cpu_count() or 1)
+            shares.setdefault(transport, []).append((ours.rate / bare.rate, ours.rate, ours.cpu / spans * 1e6, budget))
             print(f"\n{transport}:" if args.repeat == 1 else f"\n{transport} (run {run + 1} of {args.repeat}):")
             for result in (bare, ours):
                 extra = f" (acknowledged+durable after {result.ack_seconds:.2f}s)" if result.name == "tracelens" else ""
                 print(f"  {result.name:9s} {result.rate:>10,.0f} spans/s  {result.seconds:6.2f}s{extra}  "
                       f"server CPU {result.cpu:5.1f}s ({result.spans / max(result.cpu, 1e-9):,.0f} spans per CPU-second)  "
-                      f"peak RSS {result.rss_mib:,.0f} MiB  page faults {result.faults:,}  retries {result.retries}")
+                      f"peak RSS {result.rss_mib:,.0f} MiB  page faults {result.faults:,}  retries {result.retries}  "
+                      f"clients' CPU {result.client_cpu / spans * 1e6:.1f} us/span")
             print(f"  tracelens end-to-end = {ours.rate / bare.rate:.0%} of the bare ceiling "
-                  f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%})")
+                  f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%}); 50 % of the ceiling would leave "
+                  f"the server at most {budget:.1f} us of CPU per span beside these clients")
             if args.timeline:
                 print_timeline(ours.timeline)
         if args.repeat > 1:
