@@ -156,9 +156,30 @@ def _stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's flush worker processes count as the server)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                queue += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = _stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """CPU seconds of ``pid`` and its live descendants (user + system, all threads)."""
+    total = 0.0
+    for member in _process_tree(pid):
+        try:
+            fields = _stat_fields(member)
+        except OSError:  # exited meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def page_faults(pid: int) -> int:

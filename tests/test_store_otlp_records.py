@@ -215,3 +215,41 @@ def test_the_pre_decoder_works_within_a_window_at_the_front_of_the_queue():
     assert [item.seq for item in _predecode_run(queue, 50)] == [3, 4, 5]  # 5 records fit in 50 bytes
     assert len(_predecode_run(queue, 10_000)) == PREDECODE_REQUESTS
     assert [item.seq for item in _predecode_run([_Queued(7, None, 99, 1, body=b"x")], 50)] == [7]  # one too big: alone
+
+
+def test_flush_worker_processes_decode_and_write_and_come_back_after_a_crash(tmp_path, monkeypatch):
+    """StoreConfig.flush_processes: the raw requests go to worker processes, which decode
+    them and write the files this process commits; a dead worker fails one flush (nothing
+    committed, nothing lost) and the retry gets new workers."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pytest
+
+    import tracelens.ingest as ingest
+    from tracelens.ingest import validate_otlp_protobuf
+
+    def not_here(bodies):  # type: ignore[no-untyped-def]
+        raise AssertionError("decoded in the receiver's process")
+
+    bodies = distinct_requests(12, first_byte=200)
+    expected = pl.concat([decode_otlp_protobuf(body).spans for body in bodies])
+    config = StoreConfig(path=tmp_path, flush_interval_seconds=3600, flush_processes=1)
+    with Store.open(tmp_path, config) as store:
+        store.start_flusher()
+        assert store._predecoder is None  # noqa: SLF001 - the workers decode
+        monkeypatch.setattr(ingest, "decode_otlp_protobuf_batch", not_here)
+        for body in bodies[:6]:
+            store.append_otlp(body, validate_otlp_protobuf(body).accepted)
+        assert store.flush() == expected.height // 2
+        for pid in list(store._processes._processes):  # noqa: SLF001 - a worker dies
+            os.kill(pid, signal.SIGKILL)
+        for body in bodies[6:]:
+            store.append_otlp(body, validate_otlp_protobuf(body).accepted)
+        with pytest.raises(BrokenProcessPool):
+            store.flush()
+        assert store.backlog_bytes() > 0
+        assert store.flush() == expected.height // 2
+        monkeypatch.undo()
+    assert_frame_equal(ordered(tracelens.open(tmp_path).spans().collect()), ordered(expected))

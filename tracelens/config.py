@@ -36,6 +36,9 @@ class StoreConfig:
     retention_check_seconds: float = DEFAULT_RETENTION_CHECK_SECONDS
     #: how often the flusher compacts closed days (None: never; ``Store.compact()`` still can)
     compact_check_seconds: float | None = DEFAULT_COMPACT_CHECK_SECONDS
+    #: worker processes that decode and encode the flusher's batches of raw OTLP requests
+    #: (tracelens.store.flush_worker); 0: threads of this process do it
+    flush_processes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,8 @@ def _port(value: str) -> int | None:
 @click.option("--header-attribute", "header_attributes", multiple=True, metavar="HEADER[=KEY]", help="Copy a request header into a resource attribute of every span (repeatable).")
 @click.option("--flush-interval", default=None, type=float, help="Seconds between WAL-to-table flushes.")
 @click.option("--grpc-workers", default=None, type=click.IntRange(1, 1024), help="Concurrent OTLP/gRPC exports (threads).")
+@click.option("--flush-processes", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Worker processes that decode and write the flusher's batches (0: threads of the server's process).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--canary-endpoint/--no-canary-endpoint", default=True, show_default=True,
               help="Serve GET /api/v1/canary?baseline=..&canary=.. (the canary verdict as JSON) on the HTTP port.")
@@ -84,6 +86,7 @@ def serve(
     header_attributes: tuple[str, ...],
     flush_interval: float | None,
     grpc_workers: int | None,
+    flush_processes: int,
     log_level: str,
     canary_endpoint: bool,
 ) -> None:
@@ -129,6 +132,7 @@ def serve(
         store_config = replace(store_config, retention_seconds=parse_duration(retention).total_seconds())
     if flush_interval is not None:
         store_config = replace(store_config, flush_interval_seconds=flush_interval)
+    store_config = replace(store_config, flush_processes=flush_processes)
     compact_seconds = None if compact_every.strip().lower() == "off" else parse_duration(compact_every).total_seconds()
     store_config = replace(store_config, compact_check_seconds=compact_seconds)
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,7 @@ from tracelens.errors import SchemaError, StoreError, TraceNotFoundError
 from tracelens.store import wal as walmod
 from tracelens.store.dedup import without_duplicates
 from tracelens.store.summary import SORT_KEYS, trace_summaries
-from tracelens.store.table import FileFilter, SpanTable, Staged, day_string, merged_staged, warm_up_writer
+from tracelens.store.table import FileFilter, SpanTable, Staged, add_action, day_string, merged_staged, warm_up_writer
 from tracelens.store.table import row_filter as table_row_filter
 from tracelens.store.timerange import TimeLike, parse_duration, parse_time, to_ns
 
@@ -338,6 +338,7 @@ class Store:
         self._flusher: threading.Thread | None = None
         self._predecoder: threading.Thread | None = None
         self._writers: ThreadPoolExecutor | None = None  # see _stage_batches
+        self._processes: ProcessPoolExecutor | None = None  # see _stage_in_workers
         self._predecode_wakeup = threading.Event()
         self._predecoded = threading.Condition(self._state)  # a pre-decoder run ended (see _claim)
         self._closed = False
@@ -585,6 +586,8 @@ class Store:
         this one). Decoding what the pre-decoder has not, and the Parquet encode, run
         mostly without the GIL, so a backlog drains on every core: with one writer a
         draining server used 0.8-1.3 of 2 cores (benchmarks/ingest.py --timeline)."""
+        if self._processes is not None and all(item.body is not None for batch in batches for item in batch):
+            return self._stage_in_workers(batches)
         if len(batches) == 1:
             return self._table.stage(_batch_frame(batches[0]))
         if self._writers is None:
@@ -599,6 +602,31 @@ class Store:
         failed = next((outcome for outcome in outcomes if not isinstance(outcome, Staged)), None)
         if failed is not None:
             self._table.discard(parts)  # written but never to be committed: the retry rewrites them
+            raise failed
+        return merged_staged(parts)
+
+    def _stage_in_workers(self, batches: list[list[_Queued]]) -> Staged:
+        """``_stage_batches`` by the worker processes (tracelens.store.flush_worker), a batch
+        each: they get the raw requests, this process gets the files back to commit."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from tracelens.store.flush_worker import stage_raw_requests, start_workers
+
+        assert self._processes is not None
+        table_path, rows_per_group = str(self._table.path), self._table.row_group_rows
+        futures = [
+            self._processes.submit(stage_raw_requests, table_path, [item.body for item in batch], rows_per_group)
+            for batch in batches
+        ]
+        outcomes = [f.exception() or f.result() for f in futures]
+        written = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+        parts = [Staged([add_action(file) for file in files], rows) for files, rows in written]
+        failed = next((outcome for outcome in outcomes if not isinstance(outcome, tuple)), None)
+        if failed is not None:
+            self._table.discard(parts)
+            if isinstance(failed, BrokenProcessPool):  # a worker died: new ones for the retry
+                self._processes.shutdown(wait=False)
+                self._processes = start_workers(self.config.flush_processes)
             raise failed
         return merged_staged(parts)
 
@@ -625,10 +653,15 @@ class Store:
         if self._flusher is not None:
             return
         warm_up_writer()
+        if self.config.flush_processes > 0:  # they decode: no pre-decoder, whose GIL they spare
+            from tracelens.store.flush_worker import start_workers
+
+            self._processes = start_workers(self.config.flush_processes)
         self._flusher = threading.Thread(target=self._flusher_loop, name="tracelens-flusher", daemon=True)
         self._flusher.start()
-        self._predecoder = threading.Thread(target=self._predecoder_loop, name="tracelens-predecoder", daemon=True)
-        self._predecoder.start()
+        if self._processes is None:
+            self._predecoder = threading.Thread(target=self._predecoder_loop, name="tracelens-predecoder", daemon=True)
+            self._predecoder.start()
 
     def _predecoder_loop(self) -> None:
         """Decode queued raw OTLP requests ahead of the flusher, in a thread of its own, so
@@ -791,6 +824,8 @@ class Store:
         finally:
             if self._writers is not None:
                 self._writers.shutdown()
+            if self._processes is not None:
+                self._processes.shutdown()
             self._release_lock()
 
     def __enter__(self) -> Self:

@@ -390,6 +390,43 @@ def _log_unchanged(mark: tuple[int, int] | None, seen: tuple[tuple[int, int], in
     return mark == seen_mark and mark[0] < looked_at - LOG_MTIME_SLACK_NS
 
 
+class WrittenFile(NamedTuple):
+    """A data file written but not committed: plain values (``add_action`` makes the Delta
+    action), so that a worker process can return it."""
+
+    relative: str
+    size: int
+    day: str
+    stats: str
+
+
+def write_files(table_path: Path, parts: list[tuple[str, pl.DataFrame]], row_group_rows: int) -> list[WrittenFile]:
+    """One fsync'd data file per (day, rows without the ``day`` column)."""
+    files = []
+    for day, data in parts:
+        relative = f"{DAY}={day}/part-{uuid.uuid4().hex}.{FLUSH_COMPRESSION}.parquet"
+        target = table_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_flush_file(data, target, row_group_rows)
+        _fsync_path(target)
+        _fsync_path(target.parent)
+        files.append(WrittenFile(relative, target.stat().st_size, str(day), delta_stats(data)))
+    return files
+
+
+def stage_files(table_path: Path, frame: pl.DataFrame, row_group_rows: int, *, sort: bool = FLUSH_SORTED) -> tuple[list[WrittenFile], int]:
+    """The data files of ``frame`` (deduplicated within itself, one per day), not committed;
+    and the number of rows they hold."""
+    rows = drop_duplicate_spans(frame)
+    if sort:
+        rows = rows.sort(s.TRACE_ID)
+    return write_files(table_path, day_parts(rows), row_group_rows), rows.height
+
+
+def add_action(file: WrittenFile) -> AddAction:
+    return AddAction(file.relative, file.size, {DAY: file.day}, int(time.time() * 1000), True, file.stats)
+
+
 class Staged(NamedTuple):
     """Data files written by ``SpanTable.stage``, not yet committed."""
 
@@ -485,10 +522,8 @@ class SpanTable:
         to the table: no lock is held, so several threads can encode at once, and
         ``commit`` makes them visible. Until then no reader lists them, and retention
         leaves them alone (its vacuum is not ``full``: it deletes only files the log removed)."""
-        rows = drop_duplicate_spans(frame)
-        if sort:
-            rows = rows.sort(s.TRACE_ID)
-        return Staged(self._write_files(day_parts(rows)), rows.height)
+        files, rows = stage_files(self.path, frame, self.row_group_rows, sort=sort)
+        return Staged([add_action(file) for file in files], rows)
 
     def discard(self, staged: list[Staged]) -> None:
         """Delete staged files that will not be committed (best effort: a file left behind
@@ -530,19 +565,7 @@ class SpanTable:
         return table
 
     def _write_files(self, parts: list[tuple[str, pl.DataFrame]]) -> list[AddAction]:
-        """One fsync'd data file per (day, rows without the ``day`` column)."""
-        actions = []
-        for day, data in parts:
-            relative = f"{DAY}={day}/part-{uuid.uuid4().hex}.{FLUSH_COMPRESSION}.parquet"
-            target = self.path / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_flush_file(data, target, self.row_group_rows)
-            _fsync_path(target)
-            _fsync_path(target.parent)
-            actions.append(
-                AddAction(relative, target.stat().st_size, {DAY: str(day)}, int(time.time() * 1000), True, delta_stats(data))
-            )
-        return actions
+        return [add_action(file) for file in write_files(self.path, parts, self.row_group_rows)]
 
     def _sync_log(self, version: int) -> None:
         log_dir = self.path / "_delta_log"
