@@ -186,15 +186,18 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_appends(requests: list[pl.DataFrame], threads: int, seconds: float) -> None:
-    """Store.append of distinct requests from ``threads`` threads with the flusher running:
-    spans made durable (fsync'd WAL) and flushed into the table (close() waits for the
-    last flush). Requests are distinct so that the flush's dedup does not shrink the work."""
+def bench_appends(requests: list[pl.DataFrame], threads: int, seconds: float, *, flusher: bool = True) -> None:
+    """Store.append of distinct requests from ``threads`` threads: spans made durable
+    (fsync'd WAL) and flushed into the table (close() waits for the last flush). With the
+    flusher off, the appends alone: what compares with the fsync-per-append baseline (the
+    flusher's Parquet encode competes with the appends for the same cores). Requests are
+    distinct so that the flush's dedup does not shrink the work."""
     directory = Path(tempfile.mkdtemp(prefix="tl-bench-wal-"))
     try:
         config = StoreConfig(path=directory, flush_interval_seconds=0.5)
         store = Store.open(directory, config)
-        store.start_flusher()
+        if flusher:
+            store.start_flusher()
         stop = time.monotonic() + seconds
         counts = [0] * threads
         cursor = iter(range(len(requests)))
@@ -222,7 +225,7 @@ def bench_appends(requests: list[pl.DataFrame], threads: int, seconds: float) ->
         appends = sum(counts)
         spans = appends * requests[0].height
         print(
-            f"  Store.append, {threads:>2} thread(s), flusher on: {appends / appended:>5,.0f} appends/s = {spans / appended:>8,.0f} spans/s "
+            f"  Store.append, {threads:>2} thread(s), flusher {'on: ' if flusher else 'off:'} {appends / appended:>5,.0f} appends/s = {spans / appended:>8,.0f} spans/s "
             f"durable ({stats['wal_commits']} fsyncs for {appends} appends); durable+flushed {spans / elapsed:>8,.0f} spans/s, "
             f"{cpu / spans * 1e5:.2f} CPU-s per 100k spans"
         )
@@ -416,6 +419,7 @@ def main() -> None:
     bench_encode(request)
     print("WAL appends (fsync on):")
     for threads in (1, 8):
+        bench_appends(requests, threads, args.seconds, flusher=False)
         bench_appends(requests, threads, args.seconds)
         bench_fsync_per_append_baseline(request, threads, args.seconds)
     print("flush WAL -> Delta table:")
