@@ -548,3 +548,20 @@ def test_the_tail_of_a_burst_is_flushed_without_waiting_for_the_interval(tmp_pat
         store.append(traces_frame(["light"]))  # a light load's spans wait for the interval
         store._stop.wait(0.3)  # noqa: SLF001
         assert store.stats()["table_rows"] == sum(f.height for f in frames)
+
+
+def test_a_readers_stats_count_the_unflushed_wal_records(tmp_path):
+    from tracelens.store import wal as walmod
+
+    with Store.open(tmp_path, StoreConfig(path=tmp_path, flush_interval_seconds=3600)) as writer:
+        writer.append(traces_frame(["a"]))
+        writer.flush()
+        writer.append(traces_frame(["b"]))
+        writer.append(traces_frame(["c", "d"]))
+        stats = tracelens.open(tmp_path).stats()  # another reader, while the writer holds them
+        flushed = stats["flushed_seq"]
+        unflushed = [r for r in walmod.read_records(tmp_path / "wal") if r.seq > flushed]
+        assert len(unflushed) == 2 and flushed >= 1
+        assert stats["wal_backlog_records"] == 2
+        assert stats["wal_backlog_bytes"] == sum(len(r.payload) for r in unflushed)
+        assert stats["table_rows"] == 3

@@ -136,6 +136,22 @@ def test_read_only_scan_tolerates_a_torn_tail_without_touching_it(tmp_path):
     assert segment.stat().st_size == size
 
 
+def test_record_sizes_walk_headers_across_segments_and_stop_at_a_torn_tail(tmp_path):
+    log, _ = _open(tmp_path, max_segment_bytes=60)  # a few records per segment
+    payloads = [bytes([n]) * (5 + 7 * n) for n in range(9)]
+    for payload in payloads:
+        log.append(payload)
+    log.close()
+    segments = w.list_segments(tmp_path)
+    assert len(segments) > 2
+    with segments[-1].open("ab") as fh:  # a record being written right now
+        fh.write(w.frame_record(99, b"being written")[:25])
+    expected = [(r.seq, len(r.payload)) for r in w.read_records(tmp_path)]
+    assert expected == [(n + 1, len(p)) for n, p in enumerate(payloads)]
+    assert list(w.record_sizes(tmp_path)) == expected
+    assert list(w.record_sizes(tmp_path, after_seq=4)) == expected[4:]
+
+
 def test_group_commit_many_threads_all_durable_with_fewer_fsyncs(tmp_path):
     committed: list[int] = []
     log, _ = _open(tmp_path, group_commit_seconds=0.002, on_commit=lambda b: committed.extend(s for s, _ in b))

@@ -195,6 +195,32 @@ def read_records(directory: Path, after_seq: int = 0) -> Iterator[WalRecord]:
                 yield record
 
 
+def record_sizes(directory: Path, after_seq: int = 0) -> Iterator[tuple[int, int]]:
+    """(seq, payload bytes) of the records with seq > ``after_seq``, from their headers
+    alone: what a status report counts, without reading (or checking) hundreds of MB of
+    payloads. A segment's walk stops where a header does not parse or a payload is cut
+    short (a torn tail, or one being written right now)."""
+    for path in list_segments(directory):
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:  # deleted after a flush meanwhile
+            continue
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            offset = 0
+            while offset + HEADER_SIZE <= size:
+                handle.seek(offset)
+                header = handle.read(HEADER_SIZE)
+                if len(header) < HEADER_SIZE:
+                    break
+                magic, seq, length, _ = HEADER.unpack(header)
+                if magic != MAGIC or length > MAX_RECORD_BYTES or offset + HEADER_SIZE + length > size:
+                    break
+                if seq > after_seq:
+                    yield seq, length
+                offset += HEADER_SIZE + length
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a created/removed directory entry durable (a new segment must survive a crash)."""
     fd = os.open(directory, os.O_RDONLY)
