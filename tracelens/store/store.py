@@ -45,7 +45,7 @@ from tracelens.errors import SchemaError, StoreError, TraceNotFoundError
 from tracelens.store import wal as walmod
 from tracelens.store.dedup import without_duplicates
 from tracelens.store.summary import SORT_KEYS, trace_summaries
-from tracelens.store.table import FileFilter, SpanTable, Staged, add_action, day_string, merged_staged, warm_up_writer
+from tracelens.store.table import FileFilter, SpanTable, Staged, day_string, merged_staged, staged_files, warm_up_writer
 from tracelens.store.table import row_filter as table_row_filter
 from tracelens.store.timerange import TimeLike, parse_duration, parse_time, to_ns
 
@@ -597,11 +597,15 @@ class Store:
             first: Staged | BaseException = self._table.stage(_batch_frame(batches[0]))
         except Exception as exc:  # wait for the other writers first: none may outlive the flush
             first = exc
-        outcomes = [first, *(f.exception() or f.result() for f in futures)]
+        return self._all_staged([first, *(f.exception() or f.result() for f in futures)])
+
+    def _all_staged(self, outcomes: list[Staged | BaseException]) -> Staged:
+        """The writers' files together, or, if any writer failed, its error, after deleting
+        the others' files (written but never to be committed: the retry rewrites them)."""
         parts = [outcome for outcome in outcomes if isinstance(outcome, Staged)]
         failed = next((outcome for outcome in outcomes if not isinstance(outcome, Staged)), None)
         if failed is not None:
-            self._table.discard(parts)  # written but never to be committed: the retry rewrites them
+            self._table.discard(parts)
             raise failed
         return merged_staged(parts)
 
@@ -618,17 +622,11 @@ class Store:
             self._processes.submit(stage_raw_requests, table_path, [item.body for item in batch], rows_per_group)
             for batch in batches
         ]
-        outcomes = [f.exception() or f.result() for f in futures]
-        written = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
-        parts = [Staged([add_action(file) for file in files], rows) for files, rows in written]
-        failed = next((outcome for outcome in outcomes if not isinstance(outcome, tuple)), None)
-        if failed is not None:
-            self._table.discard(parts)
-            if isinstance(failed, BrokenProcessPool):  # a worker died: new ones for the retry
-                self._processes.shutdown(wait=False)
-                self._processes = start_workers(self.config.flush_processes)
-            raise failed
-        return merged_staged(parts)
+        outcomes = [f.exception() or staged_files(*f.result()) for f in futures]
+        if any(isinstance(outcome, BrokenProcessPool) for outcome in outcomes):  # a worker died:
+            self._processes.shutdown(wait=False)  # new ones for the retry
+            self._processes = start_workers(self.config.flush_processes)
+        return self._all_staged(outcomes)
 
     def _mark_flushed(self, last_seq: int) -> None:
         """Forget queued records up to ``last_seq`` (now in the table), delete their WAL."""
@@ -687,8 +685,9 @@ class Store:
                     break
                 finally:
                     with self._predecoded:
-                        for item in run:  # not decoded: given up, the flusher's to decode
-                            item.decoder = FLUSHER if item.frame is None else item.decoder
+                        for item in run:
+                            if item.frame is None:  # given up: the flusher's to decode
+                                item.decoder = FLUSHER
                         self._predecoded.notify_all()
 
     def _flusher_loop(self) -> None:

@@ -434,6 +434,11 @@ class Staged(NamedTuple):
     rows: int
 
 
+def staged_files(files: list[WrittenFile], rows: int) -> Staged:
+    """``stage_files``' (or a flush worker's) result as Delta add actions to commit."""
+    return Staged([add_action(file) for file in files], rows)
+
+
 def merged_staged(parts: list[Staged]) -> Staged:
     """Staged files of several ``stage`` calls, to be committed together."""
     return Staged([action for part in parts for action in part.actions], sum(part.rows for part in parts))
@@ -522,8 +527,7 @@ class SpanTable:
         to the table: no lock is held, so several threads can encode at once, and
         ``commit`` makes them visible. Until then no reader lists them, and retention
         leaves them alone (its vacuum is not ``full``: it deletes only files the log removed)."""
-        files, rows = stage_files(self.path, frame, self.row_group_rows, sort=sort)
-        return Staged([add_action(file) for file in files], rows)
+        return staged_files(*stage_files(self.path, frame, self.row_group_rows, sort=sort))
 
     def discard(self, staged: list[Staged]) -> None:
         """Delete staged files that will not be committed (best effort: a file left behind
@@ -564,9 +568,6 @@ class SpanTable:
             self._table = table
         return table
 
-    def _write_files(self, parts: list[tuple[str, pl.DataFrame]]) -> list[AddAction]:
-        return [add_action(file) for file in write_files(self.path, parts, self.row_group_rows)]
-
     def _sync_log(self, version: int) -> None:
         log_dir = self.path / "_delta_log"
         commit = log_dir / f"{version:020d}.json"
@@ -578,7 +579,8 @@ class SpanTable:
         """Append already-prepared table rows (``to_table_frame`` output) without a WAL mark:
         for bulk loads (benchmarks) that bypass the WAL entirely."""
         with self._lock:
-            self._commit(self._write_files([(day, part.drop(DAY)) for day, part in day_slices(rows)]), None)
+            parts = [(day, part.drop(DAY)) for day, part in day_slices(rows)]
+            self._commit([add_action(file) for file in write_files(self.path, parts, self.row_group_rows)], None)
 
     # --- reading ----------------------------------------------------------------------
     def scan(self, wanted: FileFilter = FileFilter()) -> pl.LazyFrame:

@@ -135,6 +135,15 @@ def _write_all(fd: int, buffers: list[bytes | memoryview]) -> int:
     return total
 
 
+def _header_problem(magic: bytes, length: int, offset: int, end: int) -> str | None:
+    """Why the record whose header is at ``offset`` is not whole before ``end``, or None."""
+    if magic != MAGIC:
+        return f"bad magic at byte {offset}"
+    if length > MAX_RECORD_BYTES or offset + HEADER_SIZE + length > end:
+        return f"short record at byte {offset} (needs {length} payload bytes)"
+    return None
+
+
 def parse_records(data: bytes | memoryview) -> tuple[list[WalRecord], int, str | None]:
     """Intact records from the start of ``data``, the number of bytes they span, and the
     reason parsing stopped early (None when every byte was a whole valid record)."""
@@ -147,10 +156,9 @@ def parse_records(data: bytes | memoryview) -> tuple[list[WalRecord], int, str |
         if end - offset < HEADER_SIZE:
             return records, offset, f"short header at byte {offset} ({end - offset} of {HEADER_SIZE} bytes)"
         magic, seq, length, crc = HEADER.unpack_from(view, offset)
-        if magic != MAGIC:
-            return records, offset, f"bad magic at byte {offset}"
-        if length > MAX_RECORD_BYTES or offset + HEADER_SIZE + length > end:
-            return records, offset, f"short record at byte {offset} (needs {length} payload bytes)"
+        problem = _header_problem(magic, length, offset, end)
+        if problem is not None:
+            return records, offset, problem
         payload = view[offset + HEADER_SIZE : offset + HEADER_SIZE + length]
         if zlib.crc32(payload, zlib.crc32(struct.pack("<QI", seq, length))) != crc:
             return records, offset, f"CRC mismatch at byte {offset} (record seq {seq})"
@@ -214,7 +222,7 @@ def record_sizes(directory: Path, after_seq: int = 0) -> Iterator[tuple[int, int
                 if len(header) < HEADER_SIZE:
                     break
                 magic, seq, length, _ = HEADER.unpack(header)
-                if magic != MAGIC or length > MAX_RECORD_BYTES or offset + HEADER_SIZE + length > size:
+                if _header_problem(magic, length, offset, size) is not None:
                     break
                 if seq > after_seq:
                     yield seq, length
