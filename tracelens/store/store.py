@@ -571,7 +571,13 @@ class Store:
         decoded once: before, the flusher decoded whatever was not ready while the
         pre-decoder decoded the same requests (and later decoded even those the flusher had
         already written): 39 of 720 requests decoded twice in benchmarks/ingest.py, 133
-        with two writers."""
+        with two writers. The rest are claimed before the wait, so the pre-decoder starts
+        no new run among them: it took run after run of the round while the flusher waited,
+        which decoded a round on one thread before two wrote it."""
+        with self._state:
+            for item in items:
+                if item.decoder == FREE and item.frame is None:
+                    item.decoder = FLUSHER
         with self._predecoded:
             while any(item.decoder == PREDECODER and item.frame is None for item in items):
                 if self._predecoder is None or not self._predecoder.is_alive():
