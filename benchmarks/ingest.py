@@ -171,6 +171,18 @@ def _process_tree(pid: int) -> list[int]:
     return found
 
 
+def host_steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests (``steal`` in /proc/stat, all CPUs):
+    on a virtual machine, time the benchmark's processes could not run. A run with much
+    steal has fewer cores than ``os.cpu_count()`` says, which is why runs vary (0 where the
+    kernel does not account steal)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / CLOCK_TICKS if len(fields) > 8 else 0.0
+    except OSError:
+        return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU seconds of ``pid`` and its live descendants (user + system, all threads)."""
     total = 0.0
@@ -223,6 +235,8 @@ class Result:
     retries: int
     faults: int
     client_cpu: float
+    #: CPU seconds stolen by the hypervisor during the run (host_steal_seconds)
+    steal: float
     #: (seconds since the first request, rows in the table, server CPU seconds since then)
     timeline: tuple[tuple[float, int, float], ...] = ()
 
@@ -237,10 +251,10 @@ def bench_bare(transport: str, clients: int, spans: int, workdir: Path) -> Resul
     process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port_file)])
     try:
         ports = wait_for_file(port_file, process)
-        cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
+        cpu0, faults0, steal0 = cpu_seconds(process.pid), page_faults(process.pid), host_steal_seconds()
         elapsed, retries, client_cpu = send_all(transport, ports[transport], clients)
         return Result("bare", transport, spans, elapsed, elapsed, cpu_seconds(process.pid) - cpu0, peak_rss_mib(process.pid), retries,
-                      page_faults(process.pid) - faults0, client_cpu)
+                      page_faults(process.pid) - faults0, client_cpu, host_steal_seconds() - steal0)
     finally:
         process.terminate()
         process.wait(30)
@@ -288,7 +302,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
             profiler = subprocess.Popen([py_spy, "record", "--pid", str(process.pid), "--format", "raw", "--rate", "250",
                                          "--threads", "--gil", "--output", str(output)], stdout=subprocess.DEVNULL)
             time.sleep(1.0)
-        cpu0, faults0 = cpu_seconds(process.pid), page_faults(process.pid)
+        cpu0, faults0, steal0 = cpu_seconds(process.pid), page_faults(process.pid), host_steal_seconds()
         started = time.perf_counter()
         ack_seconds, retries, client_cpu = send_all(transport, port, clients)
         ack_cpu = cpu_seconds(process.pid) - cpu0
@@ -299,7 +313,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         wait_until_flushed(lambda: int(table.stats()["table_rows"]), spans, process.pid,
                            deadline=time.monotonic() + FLUSH_TIMEOUT_SECONDS, timeline=timeline)
         elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(process.pid) - cpu0
+        cpu, steal = cpu_seconds(process.pid) - cpu0, host_steal_seconds() - steal0
         origin = time.monotonic() - (time.perf_counter() - started)
         drained = [(ack_seconds, -1, ack_cpu), *((t - origin, rows, c - cpu0) for t, rows, c in timeline), (elapsed, spans, cpu)]
         faults = page_faults(process.pid) - faults0
@@ -310,7 +324,7 @@ def bench_tracelens(transport: str, clients: int, spans: int, workdir: Path, flu
         if queryable != spans:
             raise RuntimeError(f"store holds {queryable} spans, expected {spans}")
         return Result("tracelens", transport, spans, elapsed, ack_seconds, cpu, peak_rss_mib(process.pid), retries, faults, client_cpu,
-                      tuple(drained))
+                      steal, tuple(drained))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -394,11 +408,12 @@ def print_summary(shares: dict[str, list[tuple[float, ...]]]) -> None:
     print("\nover all runs: median (min-max)")
     for transport, runs in shares.items():
         columns = list(zip(*runs, strict=True))
-        share, rate, cpu, budget = (sorted(column) for column in columns)
+        share, rate, cpu, budget, steal = (sorted(column) for column in columns)
         print(f"  {transport:5s} end-to-end share {statistics.median(share):.0%} ({share[0]:.0%}-{share[-1]:.0%}),  "
               f"{statistics.median(rate):,.0f} spans/s ({rate[0]:,.0f}-{rate[-1]:,.0f}),  "
               f"server CPU {statistics.median(cpu):.1f} us/span ({cpu[0]:.1f}-{cpu[-1]:.1f}); "
-              f"50 % of the ceiling allows {statistics.median(budget):.1f} ({budget[0]:.1f}-{budget[-1]:.1f})")
+              f"50 % of the ceiling allows {statistics.median(budget):.1f} ({budget[0]:.1f}-{budget[-1]:.1f}); "
+              f"host steal {statistics.median(steal):.2f} cores ({steal[0]:.2f}-{steal[-1]:.2f})")
 
 
 def main() -> None:
@@ -412,6 +427,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per transport (bare, then tracelens, each run); prints medians")
     parser.add_argument("--timeline", action="store_true", help="print how the table filled after the last acknowledgement")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the tracelens server here")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage CPU breakdown (quicker A/B runs)")
     parser.add_argument("--bare-server", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -423,26 +439,27 @@ def main() -> None:
     megabytes = sum(map(len, REQUESTS)) / 1e6
     print(f"{len(REQUESTS)} requests x {args.spans_per_request} spans = {spans} spans, {megabytes:.0f} MB protobuf; "
           f"{args.clients} client processes; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
-    shares: dict[str, list[tuple[float, ...]]] = {}  # transport -> (share, spans/s, server us/span, budget us/span)
+    shares: dict[str, list[tuple[float, ...]]] = {}  # transport -> (share, spans/s, server us/span, budget us/span, steal cores)
     with tempfile.TemporaryDirectory(prefix="tracelens-ingest-bench-") as tmp:
-        print("\nserver stages, CPU per span (one thread, one after the other):")
-        # 128 requests = 64k spans = one flush batch of a loaded server (64 MB of frames)
-        for label, seconds in stage_breakdown(REQUESTS[:128], Path(tmp)):
-            print(f"  {label:36s} {seconds * 1e6:7.2f} us/span  = {1 / seconds:>10,.0f} spans per CPU-second")
+        if not args.no_stages:
+            print("\nserver stages, CPU per span (one thread, one after the other):")
+            # 128 requests = 64k spans = one flush batch of a loaded server (64 MB of frames)
+            for label, seconds in stage_breakdown(REQUESTS[:128], Path(tmp)):
+                print(f"  {label:36s} {seconds * 1e6:7.2f} us/span  = {1 / seconds:>10,.0f} spans per CPU-second")
         for run, transport in itertools.product(range(args.repeat), args.transports.split(",")):
             workdir = Path(tmp) / f"run-{run}"
             workdir.mkdir(exist_ok=True)
             bare = bench_bare(transport, args.clients, spans, workdir)
             ours = bench_tracelens(transport, args.clients, spans, workdir, args.flush_interval, args.profile, tuple(args.serve_option))
             budget = server_budget_us(bare.rate / 2, ours.client_cpu / spans, os.cpu_count() or 1)
-            shares.setdefault(transport, []).append((ours.rate / bare.rate, ours.rate, ours.cpu / spans * 1e6, budget))
+            shares.setdefault(transport, []).append((ours.rate / bare.rate, ours.rate, ours.cpu / spans * 1e6, budget, ours.steal / ours.seconds))
             print(f"\n{transport}:" if args.repeat == 1 else f"\n{transport} (run {run + 1} of {args.repeat}):")
             for result in (bare, ours):
                 extra = f" (acknowledged+durable after {result.ack_seconds:.2f}s)" if result.name == "tracelens" else ""
                 print(f"  {result.name:9s} {result.rate:>10,.0f} spans/s  {result.seconds:6.2f}s{extra}  "
                       f"server CPU {result.cpu:5.1f}s ({result.spans / max(result.cpu, 1e-9):,.0f} spans per CPU-second)  "
                       f"peak RSS {result.rss_mib:,.0f} MiB  page faults {result.faults:,}  retries {result.retries}  "
-                      f"clients' CPU {result.client_cpu / spans * 1e6:.1f} us/span")
+                      f"clients' CPU {result.client_cpu / spans * 1e6:.1f} us/span  host steal {result.steal / result.seconds:.2f} cores")
             print(f"  tracelens end-to-end = {ours.rate / bare.rate:.0%} of the bare ceiling "
                   f"(acknowledged only: {spans / ours.ack_seconds / bare.rate:.0%}); 50 % of the ceiling would leave "
                   f"the server at most {budget:.1f} us of CPU per span beside these clients")
