@@ -4,6 +4,7 @@ re-listed when the Delta log changed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -145,6 +146,8 @@ def test_a_first_lookup_in_files_holding_many_rows_uses_the_index(tmp_path, monk
 
     table = SpanTable(tmp_path / "table", row_group_rows=4)
     table.write(spans_of([f"t{i}" for i in range(10)], 4), wal_seq=1)
+    for written in (tmp_path / "table").rglob("_*.tids"):
+        written.unlink()  # a file flushed before trace index files were written
     monkeypatch.setattr(lookup, "PLAIN_LOOKUP_MAX_ROWS", 39)  # the file holds 40
     assert table.scan(FileFilter(trace_id=trace_id_for("t3"))).collect().height == 4
     assert len(table._row_groups._files) == 1  # indexed, not a plain scan
@@ -154,6 +157,78 @@ def test_a_first_lookup_in_files_holding_many_rows_uses_the_index(tmp_path, monk
     monkeypatch.setattr(lookup, "PLAIN_LOOKUP_MAX_ROWS", 40)
     assert small.scan(FileFilter(trace_id=trace_id_for("t3"))).collect().height == 4
     assert small._row_groups._files == {}  # a plain scan
+
+
+def test_flush_files_carry_a_trace_index_that_a_first_lookup_reads_instead_of_every_footer(tmp_path):
+    """A one-shot lookup in today's data parsed every flush file's footer and keyed every
+    trace id of the day (416 ms for 2 M spans in 32 files); the flush now writes each
+    file's index beside it, and a first lookup opens only the file that holds the trace."""
+    import numpy as np
+
+    from tracelens.store.lookup import _hash_index, read_trace_index, trace_id_hashes, trace_index_path
+
+    path = tmp_path / "table"
+    table = SpanTable(path, row_group_rows=4)
+    labels = [[f"f{file}-{i}" for i in range(6)] for file in range(3)]
+    for file, names in enumerate(labels):  # arrival order: every group spans the id range
+        frame = spans_of(names, 4).with_row_index("_i").sort(pl.col("_i") % 4, pl.col("_i")).drop("_i")
+        table.write(frame, wal_seq=file + 1, sort=False)
+    data_files = sorted(path.rglob("part-*.parquet"))
+    assert len(data_files) == 3
+    for data_file in data_files:  # the index is the one a lookup would build from the file
+        import pyarrow.parquet as pq
+
+        metadata = pq.read_metadata(data_file)
+        sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+        ids = pl.read_parquet(data_file, columns=[s.TRACE_ID])[s.TRACE_ID]
+        assert np.array_equal(read_trace_index(data_file), _hash_index(trace_id_hashes(ids), sizes))
+        assert len(sizes) == 6
+
+    fresh = SpanTable(path, row_group_rows=4)  # a new process: nothing known yet
+    scanned: list[list[str]] = []
+    index = fresh._row_groups
+    real_scan = index._scan
+    index._scan = lambda paths: scanned.append(list(paths)) or real_scan(paths)
+    got = fresh.scan(FileFilter(trace_id=trace_id_for("f1-2"))).collect()
+    assert got.height == 4 and set(got[s.TRACE_ID]) == {trace_id_for("f1-2")}
+    holding = [f for f in data_files if trace_id_for("f1-2") in pl.read_parquet(f, columns=[s.TRACE_ID])[s.TRACE_ID]]
+    assert [[str(p) for p in holding]] == [[str(Path(p).resolve()) for p in paths] for paths in scanned]
+    assert index._files == {}  # no footer parsed
+    assert fresh.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
+    # a damaged index is not trusted: the file is indexed from its data, lookups stay exact
+    damaged = trace_index_path(holding[0])
+    damaged.write_bytes(damaged.read_bytes()[:-8])
+    assert read_trace_index(holding[0]) is None
+    again = SpanTable(path, row_group_rows=4)
+    for names in labels:
+        for name in names[::2]:
+            assert again.scan(FileFilter(trace_id=trace_id_for(name))).collect().height == 4
+
+
+def test_a_trace_key_is_the_same_computed_one_by_one_or_by_polars():
+    from tracelens.store.lookup import trace_id_hashes, trace_key_of
+
+    ids = ["4bf92f3577b34da6a3ce929d0e0e4736", "0000000000000000a3ce929d0e0e4736", "A3CE929D0E0E4736",
+           "ffffffffffffffffffffffffffffffff", "abc", "", "+bf92f3577b34da6", "0x92f3577b34da6a", "zz92f3577b34da6a3"]
+    assert [trace_key_of(i) for i in ids] == [int(k) for k in trace_id_hashes(pl.Series(ids))]
+    assert trace_key_of(ids[0]) == 0xA3CE929D0E0E4736 == trace_key_of(ids[1])  # the last 64 bits
+    assert trace_key_of("abc") == trace_key_of("0x92f3577b34da6a") == 0  # not 16 hex digits: a candidate everywhere
+
+
+def test_trace_index_files_go_with_their_data_files(tmp_path):
+    from tracelens.store.table import remove_orphan_trace_indexes
+
+    path = tmp_path / "table"
+    table = SpanTable(path, row_group_rows=4)
+    staged = table.stage(spans_of(["a", "b"], 3))
+    (written,) = path.rglob("_*.tids")
+    table.discard([staged])  # staged but never committed
+    assert not written.exists() and list(path.rglob("*.parquet")) == []
+    table.write(spans_of(["c"], 3, day=0), wal_seq=1)
+    table.write(spans_of(["d"], 3, day=1), wal_seq=2)
+    assert len(list(path.rglob("_*.tids"))) == 2
+    assert table.delete_days_before(sorted(table.days())[-1]) == 1  # vacuums the older day's file
+    assert len(list(path.rglob("_*.tids"))) == 1 and remove_orphan_trace_indexes(path) == 0
 
 
 def test_concurrent_lookups_with_evictions_stay_exact(tmp_path, monkeypatch):

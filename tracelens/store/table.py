@@ -41,7 +41,7 @@ from deltalake.transaction import AddAction
 
 from tracelens import schema as s
 from tracelens.store.dedup import repeated_rows
-from tracelens.store.lookup import RowGroupIndex
+from tracelens.store.lookup import RowGroupIndex, trace_index_path, write_trace_index
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def _fewer_chunks(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.rechunk() if chunks > 1 and rows.height < chunks * MIN_FLUSH_CHUNK_ROWS else rows
 
 
-def write_flush_file(rows: pl.DataFrame, target: Path | BinaryIO, row_group_rows: int) -> None:
+def write_flush_file(rows: pl.DataFrame, target: Path | BinaryIO, row_group_rows: int) -> list[int]:
     """Write one Parquet data file of ``rows`` (contract or table dtypes, no ``day``) with
     pyarrow, tuned for the flush path (benchmarks/ingest.py, 64k realistic spans, 2 cores):
     no dictionary pages for ids and attribute values (hashing high-cardinality strings
@@ -276,7 +276,8 @@ def write_flush_file(rows: pl.DataFrame, target: Path | BinaryIO, row_group_rows
     in Arrow (zero-copy), no Arrow schema in the footer (the file's columns are plain
     Parquet strings and ints, as Delta and every reader expect). Polars' writer, cast to
     those plain types first, was no faster (64k realistic spans, 2026-11-26: 4.5-4.9 vs
-    4.9-5.1 us/span); without the cast its enum columns do not match the readers' schema."""
+    4.9-5.1 us/span); without the cast its enum columns do not match the readers' schema.
+    Returns the rows of each row group written."""
     import pyarrow.parquet as pq
 
     table = _arrow_to_write(_fewer_chunks(rows))
@@ -289,7 +290,9 @@ def write_flush_file(rows: pl.DataFrame, target: Path | BinaryIO, row_group_rows
         use_dictionary=_dictionary_columns(table.schema),
         write_statistics=[c for c in FLUSH_STATISTICS_COLUMNS if c in rows.columns],
         store_schema=False,
+        metadata_collector=(written := []),
     )
+    return [written[0].row_group(group).num_rows for group in range(written[0].num_row_groups)]
 
 
 def warm_up_writer() -> None:
@@ -426,8 +429,9 @@ def write_files(table_path: Path, parts: list[tuple[str, pl.DataFrame]], row_gro
         relative = f"{DAY}={day}/part-{uuid.uuid4().hex}.{FLUSH_COMPRESSION}.parquet"
         target = table_path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_flush_file(data, target, row_group_rows)
+        groups = write_flush_file(data, target, row_group_rows)
         _fsync_path(target)
+        write_trace_index(target, data[s.TRACE_ID], groups)
         _fsync_path(target.parent)
         files.append(WrittenFile(relative, target.stat().st_size, str(day), delta_stats(data)))
     return files
@@ -440,6 +444,17 @@ def stage_files(table_path: Path, frame: pl.DataFrame, row_group_rows: int, *, s
     if sort:
         rows = rows.sort(s.TRACE_ID)
     return write_files(table_path, day_parts(rows), row_group_rows), rows.height
+
+
+def remove_orphan_trace_indexes(table_path: Path) -> int:
+    """Delete the trace index files whose data file is gone (vacuumed); returns how many.
+    Delta's vacuum keeps files whose name starts with an underscore."""
+    removed = 0
+    for index in table_path.glob(f"{DAY}=*/_*.tids"):
+        if not index.with_name(index.name[1 : -len(".tids")]).exists():
+            index.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def add_action(file: WrittenFile) -> AddAction:
@@ -554,6 +569,7 @@ class SpanTable:
         for part in staged:
             for action in part.actions:
                 (self.path / action.path).unlink(missing_ok=True)
+                trace_index_path(self.path / action.path).unlink(missing_ok=True)
 
     def commit(self, staged: Staged, wal_seq: int | None) -> None:
         with self._lock:
@@ -752,6 +768,7 @@ class SpanTable:
             # holding a snapshot from before the delete may then miss files; it re-reads.
             table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
             self.refresh()
+            remove_orphan_trace_indexes(self.path)
             return int(metrics.get("num_removed_files", 0))
 
     def stats(self) -> dict[str, Any]:
