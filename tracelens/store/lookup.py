@@ -367,7 +367,7 @@ class RowGroupIndex:
         paths = [path for path in paths if written[path] is None or keys_hold(written[path], key)]
         # a first lookup scans few files plainly: those the index files left (nearly always
         # the one holding the trace), or few and small ones (a compacted table)
-        narrowed = any(keys is not None for keys in written.values())
+        narrowed = all(written[path] is not None for path in paths)
         if first and len(paths) <= PLAIN_LOOKUP_MAX_FILES and (narrowed or rows is None or rows <= PLAIN_LOOKUP_MAX_ROWS):
             return self._scan(paths).filter(pl.col(s.TRACE_ID) == trace_id).collect()
         tables = []
