@@ -76,6 +76,22 @@ def test_flush_files_write_enums_as_dictionary_pages_and_ids_plain(tmp_path):
     assert sorted(set(physical_rows(tmp_path)[s.KIND].to_list())) == ["client", "internal", "server"]
 
 
+def test_flush_files_read_back_the_same_whether_written_from_string_views_or_not(tmp_path, monkeypatch):
+    """Flush files are written from polars' string views where the installed pyarrow can
+    write them to Parquet, and from Arrow strings where it cannot (older pyarrow)."""
+    import pyarrow.parquet as pq
+
+    from tracelens.store import table as table_module
+
+    frame = traces_frame(["a", "b", "c"])
+    table_module.write_flush_file(frame, tmp_path / "views.parquet", 4)
+    monkeypatch.setattr(table_module, "_parquet_writes_string_views", lambda: False)
+    table_module.write_flush_file(frame, tmp_path / "strings.parquet", 4)
+    views, strings = pq.read_table(tmp_path / "views.parquet"), pq.read_table(tmp_path / "strings.parquet")
+    assert views.equals(strings) and views.num_rows == frame.height
+    assert pq.read_schema(tmp_path / "views.parquet").equals(pq.read_schema(tmp_path / "strings.parquet"))
+
+
 def test_unflushed_spans_are_readable_and_survive_a_reopen(tmp_path):
     frame = traces_frame(["a", "b"])
     store = Store.open(tmp_path)

@@ -215,6 +215,20 @@ def _stored_arrow_schema(source: Any) -> Any:
     return pa.schema([f.with_type(_stored_arrow_type(f.type, stored.field(f.name).type)) for f in source])
 
 
+@functools.cache
+def _parquet_writes_string_views() -> bool:
+    """Whether this pyarrow's Parquet writer takes string views (it does from about
+    pyarrow 21 on; older ones get every column converted to Arrow strings)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.write_table(pa.table({"probe": pa.array(["x"], pa.string_view())}), io.BytesIO())
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+        return False
+    return True
+
+
 def _arrow_to_write(rows: pl.DataFrame) -> Any:
     """``rows`` as the Arrow table pyarrow's Parquet writer takes at least cost: top-level
     strings as string views, zero-copy from polars (which holds them so), nested columns
@@ -224,6 +238,8 @@ def _arrow_to_write(rows: pl.DataFrame) -> Any:
     medians of 9: 1.1-1.3 -> 0.84 us/span to convert, and the views encode faster)."""
     import pyarrow as pa
 
+    if not _parquet_writes_string_views():
+        return rows.to_arrow()
     nested = [name for name, dtype in rows.schema.items() if isinstance(dtype, pl.List | pl.Struct)]
     flat = rows.drop(nested).to_arrow(compat_level=pl.CompatLevel.newest())
     copied = rows.select(nested).to_arrow()
