@@ -227,8 +227,11 @@ def test_trace_index_files_go_with_their_data_files(tmp_path):
     table.write(spans_of(["c"], 3, day=0), wal_seq=1)
     table.write(spans_of(["d"], 3, day=1), wal_seq=2)
     assert len(list(path.rglob("_*.tids"))) == 2
+    crashed = next(path.rglob("_*.tids")).with_suffix(".tids.partial")
+    crashed.write_bytes(b"half")  # a crash between writing an index and renaming it
     assert table.delete_days_before(sorted(table.days())[-1]) == 1  # vacuums the older day's file
-    assert len(list(path.rglob("_*.tids"))) == 1 and remove_orphan_trace_indexes(path) == 0
+    assert len(list(path.rglob("_*.tids"))) == 1 and not crashed.exists()
+    assert remove_orphan_trace_indexes(path) == 0
 
 
 def test_concurrent_lookups_with_evictions_stay_exact(tmp_path, monkeypatch):

@@ -463,11 +463,12 @@ def stage_files(table_path: Path, frame: pl.DataFrame, row_group_rows: int, *, s
 
 
 def remove_orphan_trace_indexes(table_path: Path) -> int:
-    """Delete the trace index files whose data file is gone (vacuumed); returns how many.
-    Delta's vacuum keeps files whose name starts with an underscore."""
+    """Delete the trace index files whose data file is gone (vacuumed), and any left half
+    written by a crash (call between flushes); returns how many. Delta's vacuum keeps
+    files whose name starts with an underscore."""
     removed = 0
-    for index in table_path.glob(f"{DAY}=*/_*.tids"):
-        if not index.with_name(index.name[1 : -len(".tids")]).exists():
+    for index in table_path.glob(f"{DAY}=*/_*.tids*"):
+        if index.name.endswith(".partial") or not index.with_name(index.name[1 : -len(".tids")]).exists():
             index.unlink(missing_ok=True)
             removed += 1
     return removed
