@@ -131,12 +131,12 @@ def test_unsorted_files_get_a_hash_index_naming_exactly_the_groups_holding_a_tra
     hashed = [entry for entry in index._files.values() if entry.hash_keys is not None]
     assert len(hashed) == 1  # the interleaved file; the 3-span file has one group
     entry = hashed[0]
-    from tracelens.store.lookup import trace_id_hashes
+    from tracelens.store.lookup import trace_keys
 
     positions = everything.filter(pl.col(s.TRACE_ID).is_in([trace_id_for(x) for x in labels])).height
     assert positions == 24 * 6
     for label in labels:
-        key = int(trace_id_hashes(pl.Series([trace_id_for(label)]))[0])
+        key = int(trace_keys(pl.Series([trace_id_for(label)]))[0])
         assert len(entry.hashed_candidates(key)) == 6  # one span per group: 6 groups, no more
     assert table.scan(FileFilter(trace_id=trace_id_for("absent"))).collect().height == 0
 
@@ -165,7 +165,7 @@ def test_flush_files_carry_a_trace_index_that_a_first_lookup_reads_instead_of_ev
     file's index beside it, and a first lookup opens only the file that holds the trace."""
     import numpy as np
 
-    from tracelens.store.lookup import _hash_index, read_trace_index, trace_id_hashes, trace_index_path
+    from tracelens.store.lookup import _hash_index, read_trace_index, trace_keys, trace_index_path
 
     path = tmp_path / "table"
     table = SpanTable(path, row_group_rows=4)
@@ -181,7 +181,7 @@ def test_flush_files_carry_a_trace_index_that_a_first_lookup_reads_instead_of_ev
         metadata = pq.read_metadata(data_file)
         sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
         ids = pl.read_parquet(data_file, columns=[s.TRACE_ID])[s.TRACE_ID]
-        assert np.array_equal(read_trace_index(data_file), _hash_index(trace_id_hashes(ids), sizes))
+        assert np.array_equal(read_trace_index(data_file), _hash_index(trace_keys(ids), sizes))
         assert len(sizes) == 6
 
     fresh = SpanTable(path, row_group_rows=4)  # a new process: nothing known yet
@@ -206,11 +206,11 @@ def test_flush_files_carry_a_trace_index_that_a_first_lookup_reads_instead_of_ev
 
 
 def test_a_trace_key_is_the_same_computed_one_by_one_or_by_polars():
-    from tracelens.store.lookup import trace_id_hashes, trace_key_of
+    from tracelens.store.lookup import trace_keys, trace_key_of
 
     ids = ["4bf92f3577b34da6a3ce929d0e0e4736", "0000000000000000a3ce929d0e0e4736", "A3CE929D0E0E4736",
            "ffffffffffffffffffffffffffffffff", "abc", "", "+bf92f3577b34da6", "0x92f3577b34da6a", "zz92f3577b34da6a3"]
-    assert [trace_key_of(i) for i in ids] == [int(k) for k in trace_id_hashes(pl.Series(ids))]
+    assert [trace_key_of(i) for i in ids] == [int(k) for k in trace_keys(pl.Series(ids))]
     assert trace_key_of(ids[0]) == 0xA3CE929D0E0E4736 == trace_key_of(ids[1])  # the last 64 bits
     assert trace_key_of("abc") == trace_key_of("0x92f3577b34da6a") == 0  # not 16 hex digits: a candidate everywhere
 

@@ -85,7 +85,7 @@ class _FileIndex:
         return held + (0 if self.hash_keys is None else self.hash_keys.nbytes)
 
     def hashed_candidates(self, key: int) -> list[int]:
-        """Row groups holding a trace whose hash is ``key`` (by the hash index)."""
+        """Row groups holding a trace whose ``trace_key`` is ``key`` (by the hash index)."""
         import numpy as np
 
         low = np.uint64(key >> GROUP_BITS << GROUP_BITS)
@@ -139,20 +139,20 @@ def trace_key_of(trace_id: str) -> int:
     return int(low, 16) if len(low) == 16 and all(c in string.hexdigits for c in low) else 0
 
 
-def trace_id_hashes(ids: pl.Series) -> Any:
+def trace_keys(ids: pl.Series) -> Any:
     """``trace_key`` of each trace id, as numpy uint64."""
     return pl.select(trace_key(pl.lit(ids))).to_series().to_numpy()
 
 
-def _hash_index(hashes: Any, sizes: list[int]) -> Any:
-    """The sorted distinct keys of a file's (trace_id, row group) pairs, from the hash of
-    every row's trace_id in file order: a key is the hash with its low GROUP_BITS bits
-    replaced by the row group. One plain sort of 64-bit integers (~30 ms per million
-    rows; an argsort keeping hashes and groups apart took ~5x that)."""
+def _hash_index(row_keys: Any, sizes: list[int]) -> Any:
+    """The sorted distinct keys of a file's (trace_id, row group) pairs, from the
+    ``trace_key`` of every row in file order: an index key is the trace key with its low
+    GROUP_BITS bits replaced by the row group. One plain sort of 64-bit integers (~30 ms
+    per million rows; an argsort keeping trace keys and groups apart took ~5x that)."""
     import numpy as np
 
     groups = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
-    keys = np.sort((hashes >> np.uint64(GROUP_BITS) << np.uint64(GROUP_BITS)) | groups)
+    keys = np.sort((row_keys >> np.uint64(GROUP_BITS) << np.uint64(GROUP_BITS)) | groups)
     fresh = np.ones(keys.shape[0], np.bool_)
     fresh[1:] = keys[1:] != keys[:-1]
     return keys[fresh]
@@ -177,7 +177,7 @@ def write_trace_index(data_file: Path, trace_ids: pl.Series, sizes: list[int]) -
 
     if len(sizes) > 1 << GROUP_BITS or sum(sizes) != trace_ids.len():
         return
-    keys = _hash_index(trace_id_hashes(trace_ids), sizes).astype("<u8", copy=False)
+    keys = _hash_index(trace_keys(trace_ids), sizes).astype("<u8", copy=False)
     target = trace_index_path(data_file)
     partial = target.with_name(target.name + ".partial")
     with open(partial, "wb") as out:

@@ -632,7 +632,7 @@ class SpanTable:
         for bulk loads (benchmarks) that bypass the WAL entirely."""
         with self._lock:
             parts = [(day, part.drop(DAY)) for day, part in day_slices(rows)]
-            self._commit([add_action(file) for file in write_files(self.path, parts, self.row_group_rows)], None)
+            self._commit(staged_files(write_files(self.path, parts, self.row_group_rows), rows.height).actions, None)
 
     # --- reading ----------------------------------------------------------------------
     def scan(self, wanted: FileFilter = FileFilter()) -> pl.LazyFrame:
